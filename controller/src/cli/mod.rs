@@ -1,0 +1,1 @@
+//! The `stackd` command line: the only layer that formats for humans.

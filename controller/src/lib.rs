@@ -1,0 +1,8 @@
+//! stackd keeps Docker Compose stacks converged: it loads compose projects
+//! (`load`) into one normalized model (`model`), and the CLI (`cli`) is the
+//! only layer that formats for humans.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod load;
+pub mod model;

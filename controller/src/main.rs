@@ -1,0 +1,2 @@
+//! The `stackd` binary.
+fn main() {}
