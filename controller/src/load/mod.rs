@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod yaml;
+
 use crate::model::Project;
 
 /// What the caller asks to load: the CLI's global options plus the
