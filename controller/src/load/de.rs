@@ -81,7 +81,11 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { message: msg.to_string(), span: None, path: Vec::new() }
+        DeError {
+            message: msg.to_string(),
+            span: None,
+            path: Vec::new(),
+        }
     }
 }
 
@@ -112,7 +116,8 @@ impl<'a> NodeDeserializer<'a> {
             Value::Scalar(s) => format!("{} ({})", self.node.kind(), s.text),
             _ => self.node.kind().to_string(),
         };
-        <DeError as de::Error>::custom(format!("expected {expected}, found {found}")).at(&self.node.span)
+        <DeError as de::Error>::custom(format!("expected {expected}, found {found}"))
+            .at(&self.node.span)
     }
 
     fn located<T>(&self, result: Result<T, DeError>) -> Result<T, DeError> {
@@ -149,8 +154,13 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
                 Resolved::Float(f) => visitor.visit_f64(f),
                 Resolved::Timestamp | Resolved::Str => visitor.visit_str(&s.text),
             },
-            Value::Seq(items) => visitor.visit_seq(SeqAccess { items: items.iter().enumerate() }),
-            Value::Map(map) => visitor.visit_map(MapAccess { entries: map.iter(), pending: None }),
+            Value::Seq(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter().enumerate(),
+            }),
+            Value::Map(map) => visitor.visit_map(MapAccess {
+                entries: map.iter(),
+                pending: None,
+            }),
         };
         self.located(result)
     }
@@ -252,14 +262,18 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
-            Value::Seq(items) => {
-                self.located(visitor.visit_seq(SeqAccess { items: items.iter().enumerate() }))
-            }
+            Value::Seq(items) => self.located(visitor.visit_seq(SeqAccess {
+                items: items.iter().enumerate(),
+            })),
             _ => Err(self.mismatch("a sequence")),
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -274,9 +288,10 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
-            Value::Map(map) => {
-                self.located(visitor.visit_map(MapAccess { entries: map.iter(), pending: None }))
-            }
+            Value::Map(map) => self.located(visitor.visit_map(MapAccess {
+                entries: map.iter(),
+                pending: None,
+            })),
             _ => Err(self.mismatch("a mapping")),
         }
     }
@@ -301,9 +316,9 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
                 let text = s.canonical_text().unwrap_or_default();
                 self.located(visitor.visit_enum(text.into_deserializer()))
             }
-            Value::Map(map) if map.len() == 1 => {
-                self.located(visitor.visit_enum(EnumAccess { entry: map.iter().next() }))
-            }
+            Value::Map(map) if map.len() == 1 => self.located(visitor.visit_enum(EnumAccess {
+                entry: map.iter().next(),
+            })),
             _ => Err(self.mismatch("a name or a one-key mapping")),
         }
     }
@@ -354,10 +369,14 @@ impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
             None => Ok(None),
             Some((name, (key, value))) => {
                 self.pending = Some((name.as_str(), value));
-                let key_de: de::value::StrDeserializer<'_, DeError> = name.as_str().into_deserializer();
+                let key_de: de::value::StrDeserializer<'_, DeError> =
+                    name.as_str().into_deserializer();
                 seed.deserialize(key_de).map(Some).map_err(|e| {
                     let e = if e.message.starts_with("unknown field") {
-                        DeError { message: format!("unknown key {name:?} ({})", e.message), ..e }
+                        DeError {
+                            message: format!("unknown key {name:?} ({})", e.message),
+                            ..e
+                        }
                     } else {
                         e
                     };
@@ -367,9 +386,14 @@ impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
         }
     }
 
-    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
         let Some((name, node)) = self.pending.take() else {
-            return Err(<DeError as de::Error>::custom("value requested before its key"));
+            return Err(<DeError as de::Error>::custom(
+                "value requested before its key",
+            ));
         };
         seed.deserialize(NodeDeserializer { node })
             .map_err(|e| e.at(&node.span).under(PathSegment::Key(name.to_string())))
@@ -408,7 +432,10 @@ impl<'de, 'a> de::VariantAccess<'de> for VariantAccess<'a> {
         Ok(())
     }
 
-    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
+    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, DeError> {
         seed.deserialize(NodeDeserializer { node: self.node })
     }
 
@@ -465,7 +492,13 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(service.image.as_deref(), Some("nginx"));
-        assert_eq!(service.ports, vec![Port { target: 80, published: Some("8080".into()) }]);
+        assert_eq!(
+            service.ports,
+            vec![Port {
+                target: 80,
+                published: Some("8080".into())
+            }]
+        );
         assert_eq!(service.environment.get("B"), Some(&Some("511".to_string())));
         assert_eq!(service.environment.get("C"), Some(&None));
         assert_eq!(service.read_only, Some(true));
@@ -473,17 +506,26 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_reported_at_its_line_and_column_with_its_path() {
-        let err = from_node::<Service>(&node("image: nginx\nports:\n  - target: 80\n    publised: 1\n"))
-            .expect_err("unknown key");
+        let err = from_node::<Service>(&node(
+            "image: nginx\nports:\n  - target: 80\n    publised: 1\n",
+        ))
+        .expect_err("unknown key");
         assert_eq!(err.span.as_ref().map(|s| (s.line, s.col)), Some((4, 5)));
         assert_eq!(err.path_string(), "ports[0].publised");
-        assert!(err.to_string().starts_with("compose.yaml:4:5: ports[0].publised: unknown key"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("compose.yaml:4:5: ports[0].publised: unknown key"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_wrong_type_names_what_was_expected_and_found() {
         let err = from_node::<Service>(&node("read_only: 'yes'\n")).expect_err("string for bool");
-        assert_eq!(err.to_string(), "compose.yaml:1:12: read_only: expected a boolean, found string \"yes\"");
+        assert_eq!(
+            err.to_string(),
+            "compose.yaml:1:12: read_only: expected a boolean, found string \"yes\""
+        );
     }
 
     #[test]

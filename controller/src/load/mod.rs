@@ -3,10 +3,27 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod canonical;
 pub mod de;
+pub mod dotenv;
+pub mod environment;
+pub mod extends;
+pub mod include;
+pub mod interpolate;
+pub mod interpolate_tree;
+pub mod merge;
+pub mod normalize;
+pub mod paths;
+pub mod stack;
+pub mod validate;
 pub mod yaml;
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
 use crate::model::Project;
+use yaml::{Node, Span, Value};
 
 /// What the caller asks to load: the CLI's global options plus the
 /// process environment.
@@ -41,12 +58,307 @@ pub struct Loaded {
 /// the problem has a place in a file.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// Placeholder until the loader lands.
-    #[error("not implemented")]
-    NotImplemented,
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file named on the command line or in `COMPOSE_FILE` does not exist.
+    #[error("{}: no such file", path.display())]
+    FileNotFound {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No compose file was given and none was found.
+    #[error("no configuration file provided: not found in {} or its parents", dir.display())]
+    NoComposeFile {
+        /// Where the search started.
+        dir: PathBuf,
+    },
+    /// The project name given is not a valid one.
+    #[error("invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number")]
+    InvalidProjectName {
+        /// The name.
+        name: String,
+    },
+    /// A file is not valid YAML or breaks a limit.
+    #[error(transparent)]
+    Yaml(#[from] yaml::YamlError),
+    /// An env file could not be parsed.
+    #[error("{}:{}", path.display(), source)]
+    EnvFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: dotenv::DotenvError,
+    },
+    /// A `${...}` expression is invalid or a required variable is missing.
+    #[error(transparent)]
+    Interpolation(#[from] interpolate_tree::TreeInterpolationError),
+    /// Two files could not be merged.
+    #[error(transparent)]
+    Merge(merge::MergeError),
+    /// A short-syntax value could not be read.
+    #[error(transparent)]
+    Transform(canonical::TransformError),
+    /// A value does not fit the compose model.
+    #[error(transparent)]
+    Model(#[from] de::DeError),
+    /// The project is inconsistent (undefined references, contradictions).
+    #[error("{}{message}", at.as_ref().map(|a| format!("{a}: ")).unwrap_or_default())]
+    Invalid {
+        /// Where, when known.
+        at: Option<Span>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// State shared by one load: variables, warnings and parsed files.
+pub struct Context<'a> {
+    /// The home directory `~` expands to.
+    pub home: Option<&'a Path>,
+    env: BTreeMap<String, String>,
+    unset: Vec<String>,
+    warnings: Vec<String>,
+    parsed: HashMap<PathBuf, Vec<Node>>,
+}
+
+impl Context<'_> {
+    /// Reads and parses a file once per load.
+    pub fn parse_file(&mut self, path: &Path) -> Result<Vec<Node>, LoadError> {
+        if let Some(documents) = self.parsed.get(path) {
+            return Ok(documents.clone());
+        }
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let name: Arc<str> = Arc::from(path.display().to_string());
+        let text = yaml::decode_text(&bytes, &name)?;
+        let documents = yaml::parse_documents(&text, &name)?;
+        self.parsed.insert(path.to_path_buf(), documents.clone());
+        Ok(documents)
+    }
+
+    /// Substitutes variables in a document with the current environment.
+    pub fn interpolate(&mut self, document: &mut Node) -> Result<(), LoadError> {
+        let env = &self.env;
+        interpolate_tree::interpolate_tree(
+            document,
+            &|name: &str| env.get(name).cloned(),
+            &mut self.unset,
+        )?;
+        Ok(())
+    }
+
+    /// Loads files as one model (compose's `loadYamlModel`): per file
+    /// interpolation, extends, include, merge and canonical form; then
+    /// checks, relative paths and environment sources.
+    pub fn load_model(
+        &mut self,
+        files: &[PathBuf],
+        working_dir: &Path,
+        env: &BTreeMap<String, String>,
+        included: &[PathBuf],
+    ) -> Result<Node, LoadError> {
+        let saved = std::mem::replace(&mut self.env, env.clone());
+        let result = self.load_model_inner(files, working_dir, included);
+        self.env = saved;
+        result
+    }
+
+    fn load_model_inner(
+        &mut self,
+        files: &[PathBuf],
+        working_dir: &Path,
+        included: &[PathBuf],
+    ) -> Result<Node, LoadError> {
+        let first = files
+            .first()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        let mut model = Node::map(Span::synthetic(&first));
+        for file in files {
+            let documents = self.parse_file(file)?;
+            for mut document in documents {
+                if document.as_map().is_none() {
+                    return Err(LoadError::Invalid {
+                        at: Some(document.span.clone()),
+                        message: "top-level object must be a mapping".into(),
+                    });
+                }
+                self.interpolate(&mut document)?;
+                extends::apply_extends(&mut document, file, working_dir, self)?;
+                let mut chain = included.to_vec();
+                chain.push(file.clone());
+                let env = self.env.clone();
+                include::apply_include(&mut document, working_dir, &env, &chain, self)?;
+                model = merge::merge_files(model, document).map_err(LoadError::Merge)?;
+                merge::enforce_unicity(&mut model).map_err(LoadError::Merge)?;
+                if let Some(map) = model.as_map_mut() {
+                    if map.shift_remove("version").is_some() {
+                        self.warnings.push(format!(
+                            "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                            file.display()
+                        ));
+                    }
+                }
+                canonical::canonicalize(&mut model).map_err(LoadError::Transform)?;
+                omit_empty_dns(&mut model);
+                merge::enforce_unicity(&mut model).map_err(LoadError::Merge)?;
+            }
+        }
+        validate::check_model(&model)?;
+        paths::resolve_relative_paths(&mut model, working_dir, self.home);
+        normalize::resolve_environment_sources(&mut model, &self.env);
+        Ok(model)
+    }
+}
+
+/// `services.*.dns` entries that are empty are dropped, as compose does.
+fn omit_empty_dns(model: &mut Node) {
+    let Some(services) = model.get_mut("services").and_then(Node::as_map_mut) else {
+        return;
+    };
+    for (_, (_, service)) in services.iter_mut() {
+        if let Some(map) = service.as_map_mut() {
+            let empty = match map.get_mut("dns") {
+                Some((_, node)) => match &mut node.value {
+                    Value::Seq(items) => {
+                        items.retain(|i| !(i.is_null() || i.as_str() == Some("")));
+                        false
+                    }
+                    _ => node.is_null() || node.as_str() == Some(""),
+                },
+                None => false,
+            };
+            if empty {
+                map.shift_remove("dns");
+            }
+        }
+    }
+}
+
+/// The project name from the files' top-level `name:` (the last one wins),
+/// interpolated and normalized.
+fn name_from_files(ctx: &mut Context<'_>, files: &[PathBuf]) -> Result<Option<String>, LoadError> {
+    let mut found = None;
+    for file in files {
+        for document in ctx.parse_file(file)? {
+            if let Some(node) = document.get("name") {
+                if let Some(text) = node.as_scalar().and_then(|s| s.canonical_text()) {
+                    let env = &ctx.env;
+                    let value = interpolate_tree::interpolate_value(
+                        &text,
+                        &node.span,
+                        "name",
+                        &|n: &str| env.get(n).cloned(),
+                        &mut ctx.unset,
+                    )?;
+                    if !value.is_empty() {
+                        found = Some(value);
+                    }
+                }
+            }
+        }
+    }
+    Ok(found
+        .map(|n| environment::normalize_project_name(&n))
+        .filter(|n| !n.is_empty()))
 }
 
 /// Loads, merges and normalizes a compose project.
-pub fn load_project(_options: &LoadOptions) -> Result<Loaded, LoadError> {
-    Err(LoadError::NotImplemented)
+pub fn load_project(options: &LoadOptions) -> Result<Loaded, LoadError> {
+    let (project, warnings) = load_tree(options)?;
+    let project: Project = de::from_node(&project)?;
+    Ok(Loaded { project, warnings })
+}
+
+/// Loads a project up to its final, normalized tree (what is then typed).
+pub fn load_tree(options: &LoadOptions) -> Result<(Node, Vec<String>), LoadError> {
+    load_tree_with(options, HashMap::new())
+}
+
+/// Like [`load_tree`], with some files already parsed (a Stack manifest's
+/// inline `spec.compose` stands in for a compose file at the manifest's path).
+pub fn load_tree_with(
+    options: &LoadOptions,
+    parsed: HashMap<PathBuf, Vec<Node>>,
+) -> Result<(Node, Vec<String>), LoadError> {
+    let setup = environment::prepare(options)?;
+    let home = setup.env.get("HOME").map(PathBuf::from);
+    let mut ctx = Context {
+        home: home.as_deref(),
+        env: setup.env.clone(),
+        unset: Vec::new(),
+        warnings: Vec::new(),
+        parsed,
+    };
+    let name = match &setup.imperative_name {
+        Some(name) => name.clone(),
+        None => match name_from_files(&mut ctx, &setup.files)? {
+            Some(name) => name,
+            None => {
+                let base = setup
+                    .working_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                environment::normalize_project_name(&base)
+            }
+        },
+    };
+    if name.is_empty() {
+        return Err(LoadError::Invalid {
+            at: None,
+            message: "project name must not be empty".into(),
+        });
+    }
+    let mut env = setup.env.clone();
+    env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
+
+    let mut model = ctx.load_model(&setup.files, &setup.working_dir, &env, &[])?;
+    if model.as_map().is_none_or(|m| m.is_empty()) {
+        let first = setup
+            .files
+            .first()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        return Err(LoadError::Invalid {
+            at: None,
+            message: format!("{first}: empty compose file"),
+        });
+    }
+    if let Some(map) = model.as_map_mut() {
+        let span = Span::synthetic("project");
+        map.insert(
+            "name".into(),
+            (
+                yaml::Key {
+                    text: "name".into(),
+                    span: span.clone(),
+                },
+                Node::string(name.clone(), span),
+            ),
+        );
+    }
+    normalize::normalize(&mut model, &name, &env);
+    let disabled = normalize::apply_profiles(&mut model, &setup.profiles);
+    validate::check_consistency(&model, &disabled)?;
+    normalize::resolve_service_files(&mut model, &env)?;
+    normalize::prune_unused_resources(&mut model);
+
+    let mut warnings = std::mem::take(&mut ctx.warnings);
+    for variable in &ctx.unset {
+        warnings.push(format!(
+            "The {variable:?} variable is not set. Defaulting to a blank string."
+        ));
+    }
+    Ok((model, warnings))
 }

@@ -1,0 +1,240 @@
+//! `extends`: a service inherits another service's definition, from the
+//! same file or another one, with compose's merge rules; chains are
+//! followed and cycles refused with the chain named.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::yaml::{Node, Span};
+use super::{merge, Context, LoadError};
+
+/// The services of one file, keyed by name, and where relative paths in
+/// them resolve.
+struct FileServices {
+    services: Node,
+    dir: PathBuf,
+}
+
+/// Resolves every `extends` in the `services` of one parsed document.
+/// `file` is the document's file; `working_dir` is where a relative
+/// `extends.file` resolves.
+pub fn apply_extends(
+    document: &mut Node,
+    file: &Path,
+    working_dir: &Path,
+    ctx: &mut Context<'_>,
+) -> Result<(), LoadError> {
+    let Some(services) = document.get("services") else {
+        return Ok(());
+    };
+    if services.as_map().is_none() {
+        return Ok(());
+    }
+    let names: Vec<String> = services
+        .as_map()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut state = State {
+        files: HashMap::new(),
+    };
+    let key = file.to_path_buf();
+    state.files.insert(
+        key.clone(),
+        FileServices {
+            services: services.clone(),
+            dir: working_dir.to_path_buf(),
+        },
+    );
+    for name in names {
+        let mut chain = Vec::new();
+        state.resolve(&key, &name, &mut chain, ctx)?;
+    }
+    if let Some(done) = state.files.remove(&key) {
+        if let Some(slot) = document.get_mut("services") {
+            *slot = done.services;
+        }
+    }
+    Ok(())
+}
+
+struct State {
+    files: HashMap<PathBuf, FileServices>,
+}
+
+impl State {
+    /// Resolves `name` in `file` in place and returns its merged definition.
+    fn resolve(
+        &mut self,
+        file: &Path,
+        name: &str,
+        chain: &mut Vec<(PathBuf, String)>,
+        ctx: &mut Context<'_>,
+    ) -> Result<Option<Node>, LoadError> {
+        let (service, dir) = {
+            let entry = self.files.get(file).ok_or_else(|| LoadError::Invalid {
+                at: None,
+                message: format!("cannot read {}", file.display()),
+            })?;
+            (entry.services.get(name).cloned(), entry.dir.clone())
+        };
+        let Some(service) = service else {
+            return Ok(None);
+        };
+        if service.is_null() {
+            return Ok(Some(service));
+        }
+        let Some(extends) = service.get("extends").cloned() else {
+            return Ok(Some(service));
+        };
+
+        if chain.iter().any(|(f, n)| f == file && n == name) {
+            let mut names: Vec<String> = chain.iter().map(|(_, n)| n.clone()).collect();
+            names.push(name.to_string());
+            return Err(LoadError::Invalid {
+                at: Some(extends.span.clone()),
+                message: format!("circular reference with extends: {}", names.join(" -> ")),
+            });
+        }
+        chain.push((file.to_path_buf(), name.to_string()));
+
+        let (reference, other_file) = match (extends.as_str(), extends.get("service")) {
+            (Some(reference), _) => (reference.to_string(), None),
+            (None, Some(service_node)) => {
+                let reference = service_node.as_str().ok_or_else(|| LoadError::Invalid {
+                    at: Some(service_node.span.clone()),
+                    message: format!("services.{name}.extends.service must be a string"),
+                })?;
+                let other = extends
+                    .get("file")
+                    .and_then(Node::as_str)
+                    .map(str::to_string);
+                (reference.to_string(), other)
+            }
+            (None, None) => {
+                return Err(LoadError::Invalid {
+                    at: Some(extends.span.clone()),
+                    message: format!("services.{name}.extends: service is required"),
+                })
+            }
+        };
+
+        let base_file = match &other_file {
+            Some(path) => {
+                let expanded = expand_home(path, ctx);
+                let absolute = super::environment::clean_path(&dir.join(expanded));
+                if !self.files.contains_key(&absolute) {
+                    let services = load_extends_file(&absolute, &extends.span, name, ctx)?;
+                    let file_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
+                    self.files.insert(
+                        absolute.clone(),
+                        FileServices {
+                            services,
+                            dir: file_dir,
+                        },
+                    );
+                }
+                absolute
+            }
+            None => file.to_path_buf(),
+        };
+
+        let base_exists = self
+            .files
+            .get(&base_file)
+            .and_then(|f| f.services.get(&reference))
+            .is_some();
+        if !base_exists {
+            let message = match &other_file {
+                Some(path) => format!(
+                    "cannot extend service {name:?} in {}: service {reference:?} not found in {path}",
+                    file.display()
+                ),
+                None => format!(
+                    "cannot extend service {name:?} in {}: service {reference:?} not found",
+                    file.display()
+                ),
+            };
+            return Err(LoadError::Invalid {
+                at: Some(extends.span.clone()),
+                message,
+            });
+        }
+
+        let base = self.resolve(&base_file, &reference, chain, ctx)?;
+        chain.pop();
+        let merged = match base {
+            Some(base) if !base.is_null() => {
+                let mut base = base;
+                if let Some(map) = base.as_map_mut() {
+                    map.shift_remove("extends");
+                }
+                let mut merged = merge::merge_service(&base, &service).map_err(LoadError::Merge)?;
+                if let Some(map) = merged.as_map_mut() {
+                    map.shift_remove("extends");
+                }
+                merged
+            }
+            _ => {
+                let mut service = service;
+                if let Some(map) = service.as_map_mut() {
+                    map.shift_remove("extends");
+                }
+                service
+            }
+        };
+        if let Some(entry) = self.files.get_mut(file) {
+            if let Some(slot) = entry.services.get_mut(name) {
+                *slot = merged.clone();
+            }
+        }
+        Ok(Some(merged))
+    }
+}
+
+fn expand_home(path: &str, ctx: &Context<'_>) -> PathBuf {
+    match (path.strip_prefix('~'), ctx.home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            PathBuf::from(format!("{}{rest}", home.display()))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Loads another file's services for `extends`: interpolated, canonical,
+/// with relative paths resolved against that file's directory.
+fn load_extends_file(
+    path: &Path,
+    at: &Span,
+    name: &str,
+    ctx: &mut Context<'_>,
+) -> Result<Node, LoadError> {
+    let documents = ctx.parse_file(path).map_err(|e| match e {
+        LoadError::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            LoadError::Invalid {
+                at: Some(at.clone()),
+                message: format!(
+                    "cannot extend service {name:?}: file {} not found",
+                    path.display()
+                ),
+            }
+        }
+        other => other,
+    })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut model = Node::map(Span::synthetic(&path.display().to_string()));
+    for mut document in documents {
+        ctx.interpolate(&mut document)?;
+        model = merge::merge_files(model, document).map_err(LoadError::Merge)?;
+    }
+    super::canonical::canonicalize(&mut model).map_err(LoadError::Transform)?;
+    super::paths::resolve_relative_paths(&mut model, &dir, ctx.home);
+    match model.get("services") {
+        Some(services) if services.as_map().is_some() => Ok(services.clone()),
+        _ => Err(LoadError::Invalid {
+            at: Some(at.clone()),
+            message: format!(
+                "cannot extend service {name:?} in {}: no services section",
+                path.display()
+            ),
+        }),
+    }
+}
