@@ -38,3 +38,5 @@ pub use units::{
     Duration, FileMode, UnitError,
 };
 
+#[cfg(test)]
+mod corpus_tests;
