@@ -157,10 +157,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
             Value::Seq(items) => visitor.visit_seq(SeqAccess {
                 items: items.iter().enumerate(),
             }),
-            Value::Map(map) => visitor.visit_map(MapAccess {
-                entries: map.iter(),
-                pending: None,
-            }),
+            Value::Map(map) => visitor.visit_map(MapAccess::new(map, false)),
         };
         self.located(result)
     }
@@ -288,10 +285,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
-            Value::Map(map) => self.located(visitor.visit_map(MapAccess {
-                entries: map.iter(),
-                pending: None,
-            })),
+            Value::Map(map) => self.located(visitor.visit_map(MapAccess::new(map, false))),
             _ => Err(self.mismatch("a mapping")),
         }
     }
@@ -302,7 +296,12 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        self.deserialize_map(visitor)
+        // Structs skip `x-*` keys: compose allows extensions on every object
+        // and the model keeps them only at the top level.
+        match &self.node.value {
+            Value::Map(map) => self.located(visitor.visit_map(MapAccess::new(map, true))),
+            _ => Err(self.mismatch("a mapping")),
+        }
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -356,6 +355,13 @@ impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> de::SeqAccess<'de> for SeqA
 struct MapAccess<'a> {
     entries: indexmap::map::Iter<'a, String, (super::yaml::Key, Node)>,
     pending: Option<(&'a str, &'a Node)>,
+    skip_extensions: bool,
+}
+
+impl<'a> MapAccess<'a> {
+    fn new(map: &'a super::yaml::Mapping, skip_extensions: bool) -> Self {
+        MapAccess { entries: map.iter(), pending: None, skip_extensions }
+    }
 }
 
 impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
@@ -365,7 +371,11 @@ impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
-        match self.entries.next() {
+        let mut next = self.entries.next();
+        while self.skip_extensions && next.is_some_and(|(name, _)| name.starts_with("x-")) {
+            next = self.entries.next();
+        }
+        match next {
             None => Ok(None),
             Some((name, (key, value))) => {
                 self.pending = Some((name.as_str(), value));
