@@ -112,7 +112,9 @@ impl<'de> Deserialize<'de> for Project {
                 Ok(project)
             }
         }
-        deserializer.deserialize_struct("Project", PROJECT_FIELDS, ProjectVisitor)
+        // A map, not a struct: the project keeps its `x-*` keys, which the
+        // loader's deserializer drops from structs.
+        deserializer.deserialize_map(ProjectVisitor)
     }
 }
 
