@@ -26,7 +26,8 @@ fn main() {
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     let corpus = corpus.canonicalize().expect("corpus");
     let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(corpus.join("index.json")).expect("index")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(corpus.join("index.json")).expect("index"))
+            .expect("json");
     let (mut ok, mut bad, mut rejected, mut accepted_bad) = (0, 0, 0, 0);
     for case in index["cases"].as_array().expect("cases") {
         let name = case["case"].as_str().unwrap_or_default();
@@ -34,11 +35,24 @@ fn main() {
             continue;
         }
         let dir = corpus.join("cases").join(name);
-        let files: Vec<PathBuf> = case["files"].as_array().unwrap().iter().map(|f| PathBuf::from(f.as_str().unwrap())).collect();
-        let profiles: Vec<String> = case["profiles"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+        let files: Vec<PathBuf> = case["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| PathBuf::from(f.as_str().unwrap()))
+            .collect();
+        let profiles: Vec<String> = case["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect();
         let mut environment = BTreeMap::new();
         environment.insert("PATH".to_string(), "/usr/bin:/bin".to_string());
-        environment.insert("HOME".to_string(), "/nonexistent/compose-oracle-home".to_string());
+        environment.insert(
+            "HOME".to_string(),
+            "/nonexistent/compose-oracle-home".to_string(),
+        );
         let options = stackd::load::LoadOptions {
             files,
             project_name: Some(case["project_name"].as_str().unwrap().to_string()),
@@ -54,9 +68,12 @@ fn main() {
             Err(_) => println!("PANIC {name}"),
             Ok(Ok(loaded)) => {
                 let text = serde_json::to_string(&loaded.project).unwrap();
-                let got: serde_json::Value = serde_json::from_str(&canonical(&text, &dir, &corpus)).unwrap();
+                let got: serde_json::Value =
+                    serde_json::from_str(&canonical(&text, &dir, &corpus)).unwrap();
                 if expected_json.exists() {
-                    let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&expected_json).unwrap()).unwrap();
+                    let want: serde_json::Value =
+                        serde_json::from_str(&std::fs::read_to_string(&expected_json).unwrap())
+                            .unwrap();
                     if got == want {
                         ok += 1;
                     } else {
@@ -69,8 +86,12 @@ fn main() {
                     }
                 } else {
                     accepted_bad += 1;
-                    let err = std::fs::read_to_string(dir.join("expected.error")).unwrap_or_default();
-                    println!("ACCEPTED {name}: {}", err.lines().next().unwrap_or_default());
+                    let err =
+                        std::fs::read_to_string(dir.join("expected.error")).unwrap_or_default();
+                    println!(
+                        "ACCEPTED {name}: {}",
+                        err.lines().next().unwrap_or_default()
+                    );
                 }
             }
             Ok(Err(e)) => {

@@ -195,19 +195,15 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
         self.deserialize_str(visitor)
     }
 
-    /// Strings accept plain numbers and booleans too, printed as compose
-    /// prints them once typed (`0777` → `"511"`), because compose's schema
-    /// lets most string fields be written as numbers.
+    /// Strings are strict, as compose's schema is: an unquoted number or
+    /// boolean is not a string. Fields that also take numbers say so in the
+    /// model and go through `deserialize_any`.
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.scalar() {
             Some(s) if s.style == Style::Quoted => self.located(visitor.visit_str(&s.text)),
             Some(s) => match s.resolve() {
-                Resolved::Null => Err(self.mismatch("a string")),
-                Resolved::Str | Resolved::Timestamp => self.located(visitor.visit_str(&s.text)),
-                _ => {
-                    let text = s.canonical_text().unwrap_or_default();
-                    self.located(visitor.visit_string(text))
-                }
+                Resolved::Str => self.located(visitor.visit_str(&s.text)),
+                _ => Err(self.mismatch("a string")),
             },
             None => Err(self.mismatch("a string")),
         }
@@ -360,7 +356,11 @@ struct MapAccess<'a> {
 
 impl<'a> MapAccess<'a> {
     fn new(map: &'a super::yaml::Mapping, skip_extensions: bool) -> Self {
-        MapAccess { entries: map.iter(), pending: None, skip_extensions }
+        MapAccess {
+            entries: map.iter(),
+            pending: None,
+            skip_extensions,
+        }
     }
 }
 

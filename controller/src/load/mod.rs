@@ -214,6 +214,7 @@ impl Context<'_> {
                 merge::enforce_unicity(&mut model).map_err(LoadError::Merge)?;
             }
         }
+        validate::check_structure(&model)?;
         validate::check_model(&model)?;
         paths::resolve_relative_paths(&mut model, working_dir, self.home);
         normalize::resolve_environment_sources(&mut model, &self.env);

@@ -128,6 +128,114 @@ pub fn check_model(project: &Node) -> Result<(), LoadError> {
     Ok(())
 }
 
+fn is_resource_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The shape rules of compose's schema that the typed model cannot see:
+/// resource names, resource entries that must be mappings, enumerations.
+pub fn check_structure(project: &Node) -> Result<(), LoadError> {
+    if let Some(name) = project.get("name") {
+        if name.as_str().is_none() {
+            return Err(invalid(
+                &name.span,
+                format!("name must be a string, found {}", name.kind()),
+            ));
+        }
+    }
+    for kind in [
+        "services", "networks", "volumes", "secrets", "configs", "models",
+    ] {
+        let Some(section) = project.get(kind) else {
+            continue;
+        };
+        if section.is_null() {
+            continue;
+        }
+        let Some(entries) = section.as_map() else {
+            return Err(invalid(
+                &section.span,
+                format!("{kind} must be a mapping, found {}", section.kind()),
+            ));
+        };
+        for (name, (key, entry)) in entries {
+            if !is_resource_name(name) {
+                return Err(invalid(
+                    &key.span,
+                    format!(
+                        "{kind}: invalid name {name:?} (use letters, digits, '.', '_' and '-')"
+                    ),
+                ));
+            }
+            let null_allowed = kind != "services";
+            if entry.as_map().is_none() && !(null_allowed && entry.is_null()) {
+                let expected = if null_allowed {
+                    "a mapping or null"
+                } else {
+                    "a mapping"
+                };
+                return Err(invalid(
+                    &entry.span,
+                    format!("{kind}.{name} must be {expected}, found {}", entry.kind()),
+                ));
+            }
+        }
+    }
+    let Some(services) = project.get("services").and_then(Node::as_map) else {
+        return Ok(());
+    };
+    let mut container_names: BTreeMap<String, String> = BTreeMap::new();
+    for (name, (_, service)) in services {
+        for (dependency, (_, condition)) in service
+            .get("depends_on")
+            .and_then(Node::as_map)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(value) = condition.get("condition") {
+                let known = matches!(
+                    value.as_str(),
+                    Some("service_started" | "service_healthy" | "service_completed_successfully")
+                );
+                if !known {
+                    return Err(invalid(
+                        &value.span,
+                        format!("services.{name}.depends_on.{dependency}.condition must be one of service_started, service_healthy, service_completed_successfully"),
+                    ));
+                }
+            }
+        }
+        if let Some(container) = service.get("container_name").and_then(Node::as_str) {
+            if let Some(other) = container_names.insert(container.to_string(), name.clone()) {
+                let at = service
+                    .get("container_name")
+                    .map(|n| n.span.clone())
+                    .unwrap_or_else(|| service.span.clone());
+                return Err(invalid(&at, format!("services.{name}: container name {container:?} is already in use by service {other:?}")));
+            }
+        }
+        for volume in service
+            .get("volumes")
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+        {
+            if volume.get("type").and_then(Node::as_str) == Some("bind")
+                && volume
+                    .get("source")
+                    .and_then(Node::as_str)
+                    .is_none_or(str::is_empty)
+            {
+                return Err(invalid(&volume.span, format!("services.{name}.volumes: invalid mount config for type \"bind\": field source must not be empty")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// compose's consistency check on the project after profiles were applied.
 pub fn check_consistency(project: &Node, disabled: &BTreeSet<String>) -> Result<(), LoadError> {
     let Some(services) = project.get("services").and_then(Node::as_map) else {

@@ -568,6 +568,14 @@ pub enum YamlError {
         /// The merge value.
         at: Span,
     },
+    /// A key that YAML types as a number, boolean or null.
+    #[error("{at}: non-string key {key:?}: quote it to use it as a name")]
+    NonStringKey {
+        /// The key.
+        at: Span,
+        /// Its text.
+        key: String,
+    },
     /// A mapping key that is itself a mapping or sequence.
     #[error("{at}: a mapping key must be a scalar")]
     ComplexKey {
@@ -585,6 +593,7 @@ impl YamlError {
             | YamlError::TooDeep { at, .. }
             | YamlError::DuplicateKey { at, .. }
             | YamlError::UnknownAnchor { at, .. }
+            | YamlError::NonStringKey { at, .. }
             | YamlError::BadMerge { at }
             | YamlError::ComplexKey { at } => Some(at),
             YamlError::TooLarge { .. } | YamlError::NotText { .. } => None,

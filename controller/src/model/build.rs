@@ -7,7 +7,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::scalar::{env_map, is_default, string_map, HostsList};
+use super::scalar::{env_map, is_default, string_map, string_or_number, HostsList};
 use super::service::{FileReferenceConfig, UlimitsConfig};
 use super::units::ByteSize;
 
@@ -35,10 +35,18 @@ pub struct BuildConfig {
     )]
     pub args: BTreeMap<String, Option<String>>,
     /// Provenance attestation setting.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "string_or_number"
+    )]
     pub provenance: String,
     /// SBOM attestation setting.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "string_or_number"
+    )]
     pub sbom: String,
     /// SSH agent sockets or keys the build may use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
