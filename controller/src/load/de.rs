@@ -498,20 +498,20 @@ mod tests {
     #[test]
     fn typed_fields_deserialize_from_plain_and_quoted_scalars() {
         let service: Service = from_node(&node(
-            "image: nginx\nports: [{target: 80, published: 8080}]\nenvironment: {A: '1', B: 0777, C: null}\nread_only: true\n",
+            "image: nginx\nports: [{target: 80, published: '8080'}]\nenvironment: {A: '1', C: null}\nread_only: true\n",
         ))
         .expect("valid");
         assert_eq!(service.image.as_deref(), Some("nginx"));
-        assert_eq!(
-            service.ports,
-            vec![Port {
-                target: 80,
-                published: Some("8080".into())
-            }]
-        );
-        assert_eq!(service.environment.get("B"), Some(&Some("511".to_string())));
+        assert_eq!(service.ports, vec![Port { target: 80, published: Some("8080".into()) }]);
+        assert_eq!(service.environment.get("A"), Some(&Some("1".to_string())));
         assert_eq!(service.environment.get("C"), Some(&None));
         assert_eq!(service.read_only, Some(true));
+    }
+
+    #[test]
+    fn an_unquoted_number_is_not_a_string() {
+        let err = from_node::<Service>(&node("image: 0777\n")).expect_err("number for string");
+        assert_eq!(err.to_string(), "compose.yaml:1:8: image: expected a string, found an integer (0777)");
     }
 
     #[test]
