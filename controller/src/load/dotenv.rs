@@ -494,3 +494,728 @@ fn expand_escapes(value: &str) -> String {
     out.push_str(&value[i..]);
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::load::interpolate::reference;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SET" => Some("value".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn parse(content: &str) -> Vec<(String, Option<String>)> {
+        parse_dotenv(content, &env).unwrap()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, Option<String>)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect()
+    }
+
+    fn error(content: &str) -> DotenvError {
+        parse_dotenv(content, &env).unwrap_err()
+    }
+
+    #[test]
+    fn assignments_come_back_in_file_order() {
+        assert_eq!(
+            parse("B=2\nA=1\nC=3\n"),
+            pairs(&[("B", "2"), ("A", "1"), ("C", "3")])
+        );
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped() {
+        let got = parse("# top\n\n   \n\t # indented\nA=1\n#B=2\n  \r\n");
+        assert_eq!(got, pairs(&[("A", "1")]));
+    }
+
+    #[test]
+    fn an_export_prefix_is_dropped() {
+        let got = parse(
+            "export A=1\nexport\tB=2\n  export C=3\nexportD=4\nexport_E=5\nexport F=\"export F\"\n",
+        );
+        assert_eq!(
+            got,
+            pairs(&[
+                ("A", "1"),
+                ("B", "2"),
+                ("C", "3"),
+                ("exportD", "4"),
+                ("export_E", "5"),
+                ("F", "export F")
+            ])
+        );
+    }
+
+    #[test]
+    fn a_yaml_style_colon_assigns() {
+        assert_eq!(
+            parse("A: 1\nB: x=y\nC=1:2\n"),
+            pairs(&[("A", "1"), ("B", "x=y"), ("C", "1:2")])
+        );
+    }
+
+    #[test]
+    fn blanks_around_the_key_and_the_equals_sign_are_dropped() {
+        assert_eq!(
+            parse(" A =1\n\tB= 2\nC = \"3\"\n"),
+            pairs(&[("A", "1"), ("B", "2"), ("C", "3")])
+        );
+    }
+
+    #[test]
+    fn a_key_with_nothing_after_the_equals_sign_is_empty() {
+        assert_eq!(
+            parse("A=\nB=   \nC=''\nD=\"\"\n"),
+            pairs(&[("A", ""), ("B", ""), ("C", ""), ("D", "")])
+        );
+    }
+
+    #[test]
+    fn an_unquoted_value_loses_a_space_hash_comment_and_trailing_blanks() {
+        let got = parse("A=bar # comment\nB=bar #\nC=123#not-a-comment\nD=a b  \t\nE=a\t# tab is not a comment start\n");
+        assert_eq!(
+            got,
+            pairs(&[
+                ("A", "bar"),
+                ("B", "bar"),
+                ("C", "123#not-a-comment"),
+                ("D", "a b"),
+                ("E", "a\t# tab is not a comment start")
+            ])
+        );
+    }
+
+    #[test]
+    fn a_hash_right_after_the_equals_sign_is_part_of_the_value() {
+        assert_eq!(parse("A= #x\n"), pairs(&[("A", "#x")]));
+    }
+
+    #[test]
+    fn an_unquoted_value_keeps_quotes_after_its_first_character() {
+        assert_eq!(parse("A=x\"y\"'z'\n"), pairs(&[("A", "x\"y\"'z'")]));
+    }
+
+    #[test]
+    fn single_quoted_values_are_literal_except_for_escaped_quotes() {
+        let got = parse(
+            "A='$SET \\n ${SET}'\nB='Let\\'s go'\nC='a\\\\b'\nD='# not a comment' # comment\n",
+        );
+        assert_eq!(
+            got,
+            pairs(&[
+                ("A", "$SET \\n ${SET}"),
+                ("B", "Let's go"),
+                ("C", "a\\\\b"),
+                ("D", "# not a comment")
+            ])
+        );
+    }
+
+    #[test]
+    fn double_quoted_values_expand_shell_escapes() {
+        let got = parse(r#"KEY="Z\aZ\bZ\fZ\nZ\rZ\tZ\vZ\\Z\0123Z\"Z""#);
+        assert_eq!(
+            got,
+            pairs(&[("KEY", "Z\u{7}Z\u{8}Z\u{c}Z\nZ\rZ\tZ\u{b}Z\\ZSZ\"Z")])
+        );
+    }
+
+    #[test]
+    fn octal_escapes_that_are_not_three_octal_digits_lose_their_zero() {
+        let got = parse(r#"A="\0777|\08|\0|\01|\0377|\0400""#);
+        assert_eq!(got, pairs(&[("A", "\\777|\\8|\\|\\1|\u{ff}|\\400")]));
+    }
+
+    #[test]
+    fn escapes_compose_does_not_know_stay_as_written() {
+        assert_eq!(
+            parse(r#"A="\x07 \u12e4 \c \q""#),
+            pairs(&[("A", r"\x07 \u12e4 \c \q")])
+        );
+    }
+
+    #[test]
+    fn an_escaped_dollar_in_double_quotes_is_a_literal_dollar() {
+        let got = parse("FOO=test\nA=\"foo\\$BAR\"\nB=\"foo\\${FOO} ${FOO}\"\n");
+        assert_eq!(
+            got,
+            pairs(&[("FOO", "test"), ("A", "foo$BAR"), ("B", "foo${FOO} test")])
+        );
+    }
+
+    #[test]
+    fn double_quoted_values_may_span_lines() {
+        let got = parse("A=\"first\nsecond\"\nB=2\n");
+        assert_eq!(got, pairs(&[("A", "first\nsecond"), ("B", "2")]));
+    }
+
+    #[test]
+    fn text_after_a_closing_quote_is_read_as_the_next_statement() {
+        let got = parse("A=\"x\" SET\nB=\"y\"C=3\nD=\"bar#baz\"#\n");
+        assert_eq!(
+            got,
+            vec![
+                ("A".into(), Some("x".into())),
+                ("SET".into(), Some("value".into())),
+                ("B".into(), Some("y".into())),
+                ("C".into(), Some("3".into())),
+                ("D".into(), Some("bar#baz".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn unquoted_and_double_quoted_values_are_interpolated() {
+        let got = parse("A=$SET\nB=\"${MISSING:-d} $A\"\nC=${A}_${A}\n");
+        assert_eq!(
+            got,
+            pairs(&[("A", "value"), ("B", "d value"), ("C", "value_value")])
+        );
+    }
+
+    #[test]
+    fn the_lookup_wins_over_keys_assigned_earlier_in_the_file() {
+        let got = parse("SET=1\nB=$SET\n");
+        assert_eq!(got, pairs(&[("SET", "1"), ("B", "value")]));
+    }
+
+    #[test]
+    fn earlier_keys_then_existing_values_are_used_when_the_lookup_misses() {
+        let existing = |name: &str| (name == "OLD" || name == "A").then(|| format!("old {name}"));
+        let got = parse_dotenv_with("X=$A\nA=new\nB=$A $OLD\n", &env, &existing).unwrap();
+        assert_eq!(
+            got.entries,
+            pairs(&[("X", "old A"), ("A", "new"), ("B", "new old OLD")])
+        );
+    }
+
+    #[test]
+    fn unset_variables_met_while_interpolating_are_reported() {
+        let got = parse_dotenv_with("A=$NOPE\nB=\"${NOPE}${ALSO}\"\nC='$QUIET'\n", &env, &|_| {
+            None
+        })
+        .unwrap();
+        assert_eq!(got.unset, vec!["NOPE", "NOPE", "ALSO"]);
+    }
+
+    #[test]
+    fn a_bare_key_takes_the_lookup_value() {
+        assert_eq!(
+            parse("SET\nEMPTY\nA=1\n"),
+            pairs(&[("SET", "value"), ("EMPTY", ""), ("A", "1")])
+        );
+    }
+
+    #[test]
+    fn an_unresolved_bare_key_is_none_and_keeps_an_earlier_value() {
+        let got = parse("MISSING\nA=1\nA\n");
+        assert_eq!(
+            got,
+            vec![("MISSING".into(), None), ("A".into(), Some("1".into()))]
+        );
+    }
+
+    #[test]
+    fn a_bare_word_on_the_last_line_without_newline_is_the_empty_keys_value() {
+        assert_eq!(parse("A=1\nLAST"), pairs(&[("A", "1"), ("", "LAST")]));
+        assert_eq!(parse("=\"value\"\n"), pairs(&[("", "value")]));
+    }
+
+    #[test]
+    fn crlf_line_endings_are_handled() {
+        let got = parse("A=1\r\nB='2'\r\nC=\"3\"\r\nSET\r\n# c\r\n");
+        assert_eq!(
+            got,
+            pairs(&[("A", "1"), ("B", "2"), ("C", "3"), ("SET", "value")])
+        );
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_skipped() {
+        assert_eq!(parse("\u{feff}A=1\n"), pairs(&[("A", "1")]));
+    }
+
+    #[test]
+    fn keys_may_hold_letters_digits_dots_dashes_brackets_and_tabs() {
+        let got = parse("a.b=1\nVAR-X=2\na[1]=3\n\u{e1}rv\u{ed}z=4\n1A=5\nA\tB=6\n");
+        assert_eq!(
+            got,
+            pairs(&[
+                ("a.b", "1"),
+                ("VAR-X", "2"),
+                ("a[1]", "3"),
+                ("\u{e1}rv\u{ed}z", "4"),
+                ("1A", "5"),
+                ("A\tB", "6")
+            ])
+        );
+    }
+
+    #[test]
+    fn a_later_assignment_replaces_the_value_in_place() {
+        assert_eq!(parse("A=1\nB=2\nA=3\n"), pairs(&[("A", "3"), ("B", "2")]));
+    }
+
+    #[test]
+    fn an_unexpected_character_in_a_key_names_its_line() {
+        let err = error("A=1\n\n%!(EXTRA string)=foo\n");
+        assert_eq!(err.line(), 3);
+        assert_eq!(
+            err.to_string(),
+            "line 3: unexpected character \"%\" in variable name \"%!(EXTRA string)=foo\""
+        );
+        assert!(matches!(
+            error("lol$wut"),
+            DotenvError::UnexpectedCharacter { character: '$', .. }
+        ));
+    }
+
+    #[test]
+    fn a_space_inside_a_key_names_its_line() {
+        assert_eq!(
+            error("A=1\n# c\nB C=2\n").to_string(),
+            "line 3: key cannot contain a space"
+        );
+        assert_eq!(
+            error("A B\nC=1\n").to_string(),
+            "line 1: key cannot contain a space"
+        );
+    }
+
+    #[test]
+    fn an_unterminated_quote_names_the_last_line_read() {
+        for content in [
+            "KEY=\"",
+            "KEY=\"value",
+            "KEY=\"value\\\"",
+            "KEY=\"value'",
+            "KEY='",
+            "KEY='value",
+            "KEY='value\\'",
+            "KEY='value\"",
+        ] {
+            assert!(
+                matches!(
+                    error(content),
+                    DotenvError::UnterminatedQuote { line: 1, .. }
+                ),
+                "{content}"
+            );
+        }
+        let err = error("A=1\nK=\"abc\nd\ne");
+        assert_eq!(err.to_string(), "line 4: unterminated quoted value \"abc");
+    }
+
+    #[test]
+    fn export_with_nothing_after_it_is_a_zero_length_statement() {
+        assert_eq!(error("A=1\nexport ").to_string(), "zero length string");
+    }
+
+    #[test]
+    fn an_interpolation_failure_reports_the_template_error() {
+        let err = error("A=1\nB=${\n");
+        assert_eq!(err.to_string(), "Invalid template: \"${\"");
+        assert_eq!(err.line(), 2);
+        assert_eq!(
+            error("A=\"${MISSING:?boom}\"").to_string(),
+            "required variable MISSING is missing a value: boom"
+        );
+    }
+
+    #[test]
+    fn raw_values_are_taken_verbatim() {
+        let got = parse_raw_env("A=\"q\" $SET # not a comment  \nB='x'\nC==y\n", &env).unwrap();
+        assert_eq!(
+            got,
+            pairs(&[
+                ("A", "\"q\" $SET # not a comment  "),
+                ("B", "'x'"),
+                ("C", "=y")
+            ])
+        );
+    }
+
+    #[test]
+    fn raw_skips_comments_and_blank_lines_and_trims_leading_blanks() {
+        let got = parse_raw_env("# c\n\n   \n  A=1\n\t# c\n", &env).unwrap();
+        assert_eq!(got, pairs(&[("A", "1")]));
+    }
+
+    #[test]
+    fn raw_bare_keys_use_the_lookup() {
+        let got = parse_raw_env("SET\nMISSING\n", &env).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("SET".into(), Some("value".into())),
+                ("MISSING".into(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_handles_crlf_and_a_byte_order_mark() {
+        let got = parse_raw_env("\u{feff}A=1\r\nB=2 \r\n", &env).unwrap();
+        assert_eq!(got, pairs(&[("A", "1"), ("B", "2 ")]));
+    }
+
+    #[test]
+    fn raw_rejects_a_line_without_a_name() {
+        let err = parse_raw_env("A=1\n =x\n", &env).unwrap_err();
+        assert_eq!(
+            (err.line(), err.to_string()),
+            (2, "no variable name on line '=x'".into())
+        );
+    }
+
+    #[test]
+    fn raw_rejects_blanks_in_a_name() {
+        let err = parse_raw_env("A B=1\n", &env).unwrap_err();
+        assert_eq!(err.to_string(), "variable 'A B' contains whitespaces");
+        let err = parse_raw_env("KEY \n", &env).unwrap_err();
+        assert_eq!(err.to_string(), "variable 'KEY ' contains whitespaces");
+    }
+
+    #[test]
+    fn raw_rejects_a_line_as_long_as_the_scanner_buffer() {
+        let ok = format!("A={}\n", "x".repeat(RAW_MAX_LINE - 3));
+        assert!(parse_raw_env(&ok, &env).is_ok());
+        let long = format!("A=1\nB={}", "x".repeat(RAW_MAX_LINE - 2));
+        let err = parse_raw_env(&long, &env).unwrap_err();
+        assert_eq!(
+            (err.line(), err.to_string()),
+            (2, "bufio.Scanner: token too long".into())
+        );
+    }
+
+    // Differential test against the reference binary.
+
+    const PROJECT_ENV: &[(&str, &str)] = &[
+        ("S", "sv"),
+        ("E", ""),
+        ("PATH", "/usr/bin:/bin"),
+        ("HOME", "/nonexistent"),
+    ];
+
+    fn project_env(name: &str) -> Option<String> {
+        PROJECT_ENV
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    fn reference_name(rng: &mut reference::Rng, index: usize) -> String {
+        match rng.below(4) {
+            0 => rng.pick(&["S", "E", "U", "HOME"]).to_string(),
+            _ if index > 0 => format!("K{}", rng.below(index)),
+            _ => "S".into(),
+        }
+    }
+
+    fn value_piece(rng: &mut reference::Rng, pieces: &[&str], index: usize) -> String {
+        match rng.below(6) {
+            0 => format!("${}", reference_name(rng, index)),
+            1 => format!("${{{}:-d}}", reference_name(rng, index)),
+            _ => rng.pick(pieces).to_string(),
+        }
+    }
+
+    fn statement(rng: &mut reference::Rng, index: usize) -> String {
+        const UNQUOTED: &[&str] = &[
+            "a", "b c", "#", " #c", "$$", "\\$", "\\n", "\u{e9}", "}", ":", "=", "'", "\"q\"",
+            "${U-u}", "\t",
+        ];
+        const SINGLE: &[&str] = &[
+            "a", " ", "$S", "\\'", "\\\\", "\\n", "\"", "#", "\n", "${U}",
+        ];
+        const DOUBLE: &[&str] = &[
+            "a",
+            " ",
+            "\\n",
+            "\\t",
+            "\\\"",
+            "\\\\",
+            "\\$",
+            "\\$S",
+            "\\0123",
+            "\\0777",
+            "\\08",
+            "\\0",
+            "\\x",
+            "\\c",
+            "'",
+            "#",
+            "\n",
+            "${U:-def}",
+            "$$",
+            "\u{e9}",
+            "\\a",
+            "\\v",
+        ];
+        const BROKEN: &[&str] = &[
+            "A B=1",
+            "K%=1",
+            "Z=\"open",
+            "Z='open",
+            "Z=${",
+            "Z=${U:?need}",
+            "Z=\"${U?q}\"",
+            "export ",
+            "Z=\"${S:x}\"",
+        ];
+        match rng.below(30) {
+            0..=1 => format!("{}# note {index}", rng.pick(&["", "  ", "\t"])),
+            2 => rng.pick(&["", "   ", "\t"]).to_string(),
+            3..=4 => reference_name(rng, index),
+            5 => rng.pick(BROKEN).to_string(),
+            _ => {
+                let mut s = String::new();
+                s.push_str(rng.pick(&["", "", " ", "\t"]));
+                s.push_str(rng.pick(&["", "", "", "export ", "export\t"]));
+                s.push_str(&format!("K{index}"));
+                s.push_str(rng.pick(&["", "", "", ".x", "-y", "[0]", "_z", "\u{e9}"]));
+                s.push_str(rng.pick(&["", "", " ", "\t"]));
+                s.push_str(rng.pick(&["=", "=", "=", ":"]));
+                s.push_str(rng.pick(&["", "", " ", "  "]));
+                let (open, pieces) = match rng.below(3) {
+                    0 => ("", UNQUOTED),
+                    1 => ("'", SINGLE),
+                    _ => ("\"", DOUBLE),
+                };
+                s.push_str(open);
+                for _ in 0..rng.below(5) {
+                    let piece = value_piece(rng, pieces, index);
+                    if open.is_empty()
+                        && s.ends_with(['=', ':', ' '])
+                        && piece.starts_with(['"', '\''])
+                    {
+                        continue;
+                    }
+                    s.push_str(&piece);
+                }
+                s.push_str(open);
+                if open.is_empty() {
+                    s.push_str(rng.pick(&["", "", " ", "\t"]));
+                } else {
+                    s.push_str(rng.pick(&["", "", " # comment", "#c", " ", "\t"]));
+                }
+                s
+            }
+        }
+    }
+
+    fn compose_environment(
+        binary: &std::path::Path,
+        dir: &std::path::Path,
+        content: &str,
+    ) -> std::process::Output {
+        std::fs::write(dir.join("e.env"), content).unwrap();
+        reference::config(binary, dir)
+    }
+
+    #[test]
+    fn generated_env_files_agree_with_the_reference_binary() {
+        let test = "generated_env_files_agree_with_the_reference_binary";
+        let Some(binary) = reference::compose_binary(test) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "S=sv\nE=\n").unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  s:\n    image: busybox\n    env_file: e.env\n",
+        )
+        .unwrap();
+        let env_path = dir.path().join("e.env");
+
+        let (seed, cases) = reference::generation(0xD07E_0001, 300);
+        let mut rng = reference::Rng(seed);
+        let mut file = String::new();
+        let mut statements = 0;
+        let mut broken = Vec::new();
+        for index in 0..cases {
+            let stmt = statement(&mut rng, index);
+            let candidate = format!("{file}{stmt}{}", rng.pick(&["\n", "\n", "\n", "\r\n"]));
+            match parse_dotenv_with(&candidate, &project_env, &|_| None) {
+                Ok(_) => {
+                    file = candidate;
+                    statements += 1;
+                }
+                Err(err) => broken.push((candidate, err)),
+            }
+        }
+
+        let mut agreed = 0;
+        let mut mismatches = Vec::new();
+        let ours = parse_dotenv_with(&file, &project_env, &|_| None).unwrap();
+        let out = compose_environment(&binary, dir.path(), &file);
+        assert!(
+            out.status.success(),
+            "compose rejected the file: {}",
+            reference::error_text(&out.stderr)
+        );
+        let theirs: std::collections::BTreeMap<String, String> =
+            reference::service_environment(&out.stdout)
+                .into_iter()
+                .collect();
+        let mine: std::collections::BTreeMap<String, String> = ours
+            .entries
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        for key in theirs
+            .keys()
+            .chain(mine.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            if theirs.get(key) != mine.get(key) {
+                mismatches.push(format!(
+                    "{key:?}: compose {:?}, ours {:?}",
+                    theirs.get(key),
+                    mine.get(key)
+                ));
+            }
+        }
+        if mismatches.is_empty() {
+            agreed += statements;
+        }
+        let mut warned = reference::unset_warnings(&String::from_utf8_lossy(&out.stderr));
+        let mut unset = ours.unset.clone();
+        warned.sort();
+        unset.sort();
+
+        for (content, err) in &broken {
+            let out = compose_environment(&binary, dir.path(), content);
+            let stderr = reference::error_text(&out.stderr);
+            let want = format!("failed to read {}: {err}", env_path.display());
+            if !out.status.success() && stderr == want {
+                agreed += 1;
+            } else {
+                mismatches.push(format!(
+                    "{:?}: compose {stderr:?}, ours {want:?}",
+                    content.lines().last()
+                ));
+            }
+        }
+        eprintln!(
+            "{test}: {agreed}/{cases} agreed ({statements} statements in one file, {} keys; {} broken files)",
+            mine.len(),
+            broken.len()
+        );
+        assert!(
+            mismatches.is_empty(),
+            "{} mismatches:\n{}",
+            mismatches.len(),
+            mismatches.join("\n")
+        );
+        assert_eq!(warned, unset, "unset-variable warnings differ");
+    }
+
+    #[test]
+    fn generated_raw_env_files_agree_with_the_reference_binary() {
+        let test = "generated_raw_env_files_agree_with_the_reference_binary";
+        let Some(binary) = reference::compose_binary(test) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "S=sv\nE=\n").unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  s:\n    image: busybox\n    env_file: [{path: e.env, format: raw}]\n",
+        )
+        .unwrap();
+        let (seed, cases) = reference::generation(0x4A40_0001, 100);
+        let mut rng = reference::Rng(seed);
+        let mut file = String::from("\u{feff}");
+        for index in 0..cases {
+            let line = match rng.below(10) {
+                0 => format!("{}# c {index}", rng.pick(&["", " ", "\t"])),
+                1 => rng.pick(&["", "  ", "\t"]).to_string(),
+                2 => reference_name(&mut rng, index),
+                _ => {
+                    let value: String = (0..rng.below(5))
+                        .map(|_| {
+                            rng.pick(&[
+                                "a", " ", "\"q\"", "'s'", "$S", "${E:-x}", "#", "=", "\\n", "\t",
+                                "\u{e9}",
+                            ])
+                        })
+                        .collect();
+                    format!("{}K{index}={value}", rng.pick(&["", " ", "\t"]))
+                }
+            };
+            file.push_str(&line);
+            file.push_str(rng.pick(&["\n", "\n", "\r\n"]));
+        }
+        let ours = parse_raw_env(&file, &project_env).unwrap();
+        let out = compose_environment(&binary, dir.path(), &file);
+        assert!(
+            out.status.success(),
+            "compose rejected the file: {}",
+            reference::error_text(&out.stderr)
+        );
+        let theirs: std::collections::BTreeMap<String, String> =
+            reference::service_environment(&out.stdout)
+                .into_iter()
+                .collect();
+        let mine: std::collections::BTreeMap<String, String> = ours
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        assert_eq!(theirs, mine);
+
+        let env_path = dir.path().join("e.env");
+        let long = |n: usize, newline: &str| format!("A={}{newline}", "x".repeat(n - 2));
+        let edges = [
+            long(RAW_MAX_LINE - 1, "\n"),
+            long(RAW_MAX_LINE, "\n"),
+            long(RAW_MAX_LINE - 1, ""),
+            long(RAW_MAX_LINE, ""),
+            "A=1\n =x\n".to_owned(),
+            "A B=1\n".to_owned(),
+            "KEY \n".to_owned(),
+            "KEY\t\r\n".to_owned(),
+        ];
+        let mut mismatches = Vec::new();
+        for content in &edges {
+            let out = compose_environment(&binary, dir.path(), content);
+            let ours = parse_raw_env(content, &project_env);
+            let agree = match &ours {
+                Ok(entries) => {
+                    let mine: Vec<(String, String)> = entries
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                        .collect();
+                    out.status.success() && reference::service_environment(&out.stdout) == mine
+                }
+                Err(err) => {
+                    let want = format!("failed to parse env_file {}: {err}", env_path.display());
+                    !out.status.success() && reference::error_text(&out.stderr) == want
+                }
+            };
+            if !agree {
+                mismatches.push(format!(
+                    "{:?}: ours {:?}",
+                    &content[..content.len().min(40)],
+                    ours.map(|e| e.len())
+                ));
+            }
+        }
+        eprintln!(
+            "{test}: {} keys equal, {}/{} edge files agreed",
+            mine.len(),
+            edges.len() - mismatches.len(),
+            edges.len()
+        );
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+}

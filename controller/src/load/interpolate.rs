@@ -596,11 +596,13 @@ pub(crate) mod reference {
     /// stderr without logrus' `time=... level=warning` lines: the error.
     pub(crate) fn error_text(stderr: &[u8]) -> String {
         let text = String::from_utf8_lossy(stderr);
+        // Split on `\n` only: a `\r` the error quotes is part of it.
         let kept: Vec<&str> = text
-            .lines()
+            .split('\n')
             .filter(|line| !line.starts_with("time=\""))
             .collect();
-        kept.join("\n")
+        let joined = kept.join("\n");
+        joined.strip_suffix('\n').unwrap_or(&joined).to_owned()
     }
 
     /// Variables compose warned about, in the order it printed them.
