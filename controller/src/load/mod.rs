@@ -2,7 +2,6 @@
 //! `-f` merging, `extends`, `include`, profiles, normalization, validation.
 pub mod dotenv;
 pub mod interpolate;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
