@@ -1,5 +1,7 @@
 //! Compose files → [`crate::model::Project`]: YAML, interpolation, `.env`,
 //! `-f` merging, `extends`, `include`, profiles, normalization, validation.
+pub mod dotenv;
+pub mod interpolate;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
