@@ -502,7 +502,13 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(service.image.as_deref(), Some("nginx"));
-        assert_eq!(service.ports, vec![Port { target: 80, published: Some("8080".into()) }]);
+        assert_eq!(
+            service.ports,
+            vec![Port {
+                target: 80,
+                published: Some("8080".into())
+            }]
+        );
         assert_eq!(service.environment.get("A"), Some(&Some("1".to_string())));
         assert_eq!(service.environment.get("C"), Some(&None));
         assert_eq!(service.read_only, Some(true));
@@ -511,7 +517,10 @@ mod tests {
     #[test]
     fn an_unquoted_number_is_not_a_string() {
         let err = from_node::<Service>(&node("image: 0777\n")).expect_err("number for string");
-        assert_eq!(err.to_string(), "compose.yaml:1:8: image: expected a string, found an integer (0777)");
+        assert_eq!(
+            err.to_string(),
+            "compose.yaml:1:8: image: expected a string, found an integer (0777)"
+        );
     }
 
     #[test]

@@ -226,14 +226,13 @@ fn load_env_files(
     };
     let mut from_files: BTreeMap<String, String> = BTreeMap::new();
     for file in files {
-        let values = read_env_file(&file, &|key: &str| {
-            from_files.get(key).or_else(|| env.get(key)).cloned()
-        })?;
+        let values =
+            read_env_file_with(&file, &|key: &str| env.get(key).cloned(), &|key: &str| {
+                from_files.get(key).cloned()
+            })?;
         for (key, value) in values {
             if let Some(value) = value {
                 from_files.insert(key, value);
-            } else if let Some(value) = env.get(&key) {
-                from_files.insert(key, value.clone());
             }
         }
     }
@@ -243,21 +242,47 @@ fn load_env_files(
     Ok(())
 }
 
-/// Reads and parses one env file.
+/// Reads and parses one env file on its own.
 pub fn read_env_file(
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, Option<String>)>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    read_env_file_with(path, lookup, &|_| None)
+}
+
+/// Largest env file accepted, in bytes.
+pub const MAX_ENV_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads and parses one env file that adds to values already loaded
+/// (`existing` is consulted after `lookup` and the file's own earlier keys).
+pub fn read_env_file_with(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    existing: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Option<String>)>, LoadError> {
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if size > MAX_ENV_FILE_BYTES {
+        return Err(LoadError::Invalid {
+            at: None,
+            message: format!(
+                "{}: env file is {size} bytes, more than the {MAX_ENV_FILE_BYTES}-byte limit",
+                path.display()
+            ),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_error)?;
     let text = String::from_utf8_lossy(&bytes);
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    dotenv::parse_dotenv(text, lookup).map_err(|source| LoadError::EnvFile {
-        path: path.to_path_buf(),
-        source,
-    })
+    dotenv::parse_dotenv_with(text, lookup, existing)
+        .map(|parsed| parsed.entries)
+        .map_err(|source| LoadError::EnvFile {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

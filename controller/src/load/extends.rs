@@ -21,6 +21,7 @@ pub fn apply_extends(
     document: &mut Node,
     file: &Path,
     working_dir: &Path,
+    tags: &merge::MergeTags,
     ctx: &mut Context<'_>,
 ) -> Result<(), LoadError> {
     let Some(services) = document.get("services") else {
@@ -35,6 +36,8 @@ pub fn apply_extends(
         .unwrap_or_default();
     let mut state = State {
         files: HashMap::new(),
+        document_file: file.to_path_buf(),
+        tags,
     };
     let key = file.to_path_buf();
     state.files.insert(
@@ -56,11 +59,14 @@ pub fn apply_extends(
     Ok(())
 }
 
-struct State {
+struct State<'t> {
     files: HashMap<PathBuf, FileServices>,
+    /// The document being loaded, whose merge tags apply to the bases of its services.
+    document_file: PathBuf,
+    tags: &'t merge::MergeTags,
 }
 
-impl State {
+impl State<'_> {
     /// Resolves `name` in `file` in place and returns its merged definition.
     fn resolve(
         &mut self,
@@ -166,6 +172,9 @@ impl State {
                 let mut base = base;
                 if let Some(map) = base.as_map_mut() {
                     map.shift_remove("extends");
+                }
+                if file == self.document_file {
+                    self.tags.apply_to_service(name, &mut base);
                 }
                 let mut merged = merge::merge_service(&base, &service).map_err(LoadError::Merge)?;
                 if let Some(map) = merged.as_map_mut() {

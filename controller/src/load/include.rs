@@ -89,9 +89,11 @@ pub fn apply_include(
         let mut include_env = env.clone();
         let mut from_files: BTreeMap<String, String> = BTreeMap::new();
         for file in &env_files {
-            let values = super::environment::read_env_file(file, &|key: &str| {
-                from_files.get(key).or_else(|| env.get(key)).cloned()
-            })?;
+            let values = super::environment::read_env_file_with(
+                file,
+                &|key: &str| env.get(key).cloned(),
+                &|key: &str| from_files.get(key).cloned(),
+            )?;
             for (key, value) in values {
                 if let Some(value) = value {
                     from_files.insert(key, value);

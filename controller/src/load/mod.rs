@@ -1,7 +1,5 @@
 //! Compose files → [`crate::model::Project`]: YAML, interpolation, `.env`,
 //! `-f` merging, `extends`, `include`, profiles, normalization, validation.
-pub mod dotenv;
-pub mod interpolate;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -196,11 +194,15 @@ impl Context<'_> {
                     });
                 }
                 self.interpolate(&mut document)?;
-                extends::apply_extends(&mut document, file, working_dir, self)?;
+                // Tags are taken before extends so that a `!reset` in this
+                // document removes what the extended base brings too.
+                let tags = merge::MergeTags::take(&mut document);
+                extends::apply_extends(&mut document, file, working_dir, &tags, self)?;
                 let mut chain = included.to_vec();
                 chain.push(file.clone());
                 let env = self.env.clone();
                 include::apply_include(&mut document, working_dir, &env, &chain, self)?;
+                tags.apply(&mut model);
                 model = merge::merge_files(model, document).map_err(LoadError::Merge)?;
                 merge::enforce_unicity(&mut model).map_err(LoadError::Merge)?;
                 if let Some(map) = model.as_map_mut() {

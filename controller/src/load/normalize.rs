@@ -388,24 +388,39 @@ pub fn resolve_service_files(
                 }
                 let raw = file.get("format").and_then(Node::as_str) == Some("raw");
                 let values = if raw {
-                    read_raw_env_file(path)?
-                } else {
-                    super::environment::read_env_file(path, &|k: &str| {
+                    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                    super::dotenv::parse_raw_env(&text, &|k: &str| {
                         env.get(k)
                             .cloned()
-                            .or_else(|| from_files.get(k).and_then(|(v, _)| v.clone()))
                             .or_else(|| declared.get(k).cloned().flatten())
+                    })
+                    .map_err(|source| LoadError::EnvFile {
+                        path: path.to_path_buf(),
+                        source,
                     })?
+                } else {
+                    super::environment::read_env_file_with(
+                        path,
+                        &|k: &str| {
+                            env.get(k)
+                                .cloned()
+                                .or_else(|| declared.get(k).cloned().flatten())
+                        },
+                        &|k: &str| {
+                            from_files
+                                .get(k)
+                                .and_then(|(v, _)| v.clone())
+                                .or_else(|| declared.get(k).cloned().flatten())
+                        },
+                    )?
                 };
                 for (k, v) in values {
-                    let v = match v {
-                        Some(v) => Some(v),
-                        None => env.get(&k).cloned(),
-                    };
-                    if v.is_none() && !raw {
-                        continue;
+                    if v.is_some() {
+                        from_files.insert(k, (v, file.span.clone()));
                     }
-                    from_files.insert(k, (v, file.span.clone()));
                 }
             }
         }
@@ -484,21 +499,6 @@ pub fn resolve_service_files(
         }
     }
     Ok(())
-}
-
-fn read_raw_env_file(path: &Path) -> Result<Vec<(String, Option<String>)>, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (l.to_string(), None),
-        })
-        .collect())
 }
 
 /// Keeps only the networks, volumes, secrets and configs some service uses,
