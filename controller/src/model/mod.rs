@@ -9,3 +9,6 @@ pub struct Project {
     #[serde(default)]
     pub name: String,
 }
+
+pub mod stack;
+pub use stack::{ServiceStatus, Stack, StackSpec, StackStatus};
