@@ -35,6 +35,9 @@
 //!   oracle itself, to check this harness: it must find every valid case
 //!   identical).
 //! * `STACKD_CONFORMANCE_JOBS`, `STACKD_CONFORMANCE_TIMEOUT` (seconds, default 60).
+// A test harness reports by panicking, helpers included.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
