@@ -6,7 +6,8 @@
 //! A directory is searched (hidden folders and `target` skipped): every
 //! folder holding a default-named compose file (`compose.yaml` & co.) is a
 //! project, loaded as docker compose would from that folder, and every YAML
-//! file that is a Stack manifest is checked on its own.
+//! file that is a Stack manifest is checked on its own. Each input gets a
+//! `PATH: valid` or `PATH: invalid` line on stdout, the reasons go to stderr.
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -65,9 +66,13 @@ pub(super) fn run(
             }
             Input::Unusable(_) => None,
         };
-        match check(input, &base, err) {
-            Ok(()) => writeln!(out, "{}: valid", label.unwrap_or_default())?,
-            Err(e) => failures.push(e),
+        let result = check(input, &base, err);
+        if let Some(label) = label {
+            let verdict = if result.is_ok() { "valid" } else { "invalid" };
+            writeln!(out, "{label}: {verdict}")?;
+        }
+        if let Err(e) = result {
+            failures.push(e);
         }
     }
     if total == 1 {
@@ -248,8 +253,7 @@ fn parse_manifest(path: &str, text: &str) -> Result<Stack, CliError> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or_default();
-        let message = error.to_string();
-        let message = message.lines().next().unwrap_or_default().to_owned();
+        let message = parser_message(&error.to_string());
         CliError::ManifestUnparsable {
             path: path.to_owned(),
             line,
@@ -257,6 +261,19 @@ fn parse_manifest(path: &str, text: &str) -> Result<Stack, CliError> {
             message,
         }
     })
+}
+
+/// The parser's first line without its own `error: line L column C: `
+/// prefix, which the path-first form already says.
+fn parser_message(rendered: &str) -> String {
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let unplaced = first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(place, _)| place.contains(" column "))
+        .map(|(_, message)| message);
+    unplaced.unwrap_or(first).to_owned()
 }
 
 #[cfg(test)]
@@ -294,6 +311,15 @@ mod tests {
             panic!("{text}")
         };
         assert!(line >= 5, "{text}");
+    }
+
+    #[test]
+    fn the_parser_message_loses_its_duplicate_place() {
+        assert_eq!(
+            parser_message("error: line 5 column 12: invalid boolean\n  --> snippet"),
+            "invalid boolean"
+        );
+        assert_eq!(parser_message("something else"), "something else");
     }
 
     #[test]
