@@ -395,6 +395,12 @@ pub enum CliError {
         /// What is wrong.
         reason: String,
     },
+    /// A folder given to `validate` holds no compose project or Stack manifest.
+    #[error("{path}: no compose project or Stack manifest found")]
+    NothingToValidate {
+        /// The folder as given.
+        path: String,
+    },
     /// `validate` was given both `-f` files and paths.
     #[error("give compose files with -f or paths to validate, not both")]
     FilesAndPathsTogether,

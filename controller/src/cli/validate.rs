@@ -117,9 +117,8 @@ fn collect(path: &Path, working_dir: &Path, inputs: &mut Vec<Input>) {
         return inputs.push(unreadable(source));
     }
     if inputs.len() == before {
-        inputs.push(Input::Unusable(CliError::ManifestInvalid {
+        inputs.push(Input::Unusable(CliError::NothingToValidate {
             path: path.display().to_string(),
-            reason: "no compose project or Stack manifest found".into(),
         }));
     }
 }
