@@ -1,2 +1,44 @@
-//! The `stackd` binary.
-fn main() {}
+//! The `stackd` binary: parses the command line, sets up logging and maps
+//! the outcome to an exit code (0 ok, 1 error).
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use stackd::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => {
+            // Usage errors exit 1, not clap's 2: `plan` gives 2 its own meaning.
+            let _ = usage.print();
+            return if usage.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_tracing();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let result = cli::run(cli, &mut stdout.lock(), &mut stderr.lock());
+    let flushed = std::io::stdout().flush();
+    match result.and(flushed.map_err(cli::CliError::from)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "{}", cli::render_error(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings and errors).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,1 +1,636 @@
 //! The `stackd` command line: the only layer that formats for humans.
+//!
+//! [`Cli`] is the clap grammar of DESIGN.md's CLI contract; [`run`] executes a
+//! parsed command, writing results to `out` and warnings to `err`, and
+//! [`render_error`] turns a failure into the one line printed on stderr.
+use std::collections::BTreeMap;
+use std::error::Error as _;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::load::{LoadError, LoadOptions, Loaded};
+
+mod config;
+mod crd;
+mod validate;
+mod wrap;
+
+pub use crd::crd_yaml;
+
+/// `stackd`: keeps Docker Compose stacks converged.
+// The project options are declared on both sides of the command name rather
+// than as clap `global` arguments: clap lets the occurrences after the
+// command replace those before it, and `stackd -f a.yaml config -f b.yaml`
+// must merge both files (see `project_args`).
+#[derive(Debug, Parser)]
+#[command(name = "stackd", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Project options given before the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The project options from both sides of the command name: files and
+    /// profiles in command-line order, single values from after the command
+    /// winning.
+    pub fn project_args(&self) -> GlobalArgs {
+        let before = &self.global;
+        let after = self.command.global();
+        GlobalArgs {
+            files: before.files.iter().chain(&after.files).cloned().collect(),
+            project_name: after
+                .project_name
+                .clone()
+                .or_else(|| before.project_name.clone()),
+            profiles: before
+                .profiles
+                .iter()
+                .chain(&after.profiles)
+                .cloned()
+                .collect(),
+            env_files: before
+                .env_files
+                .iter()
+                .chain(&after.env_files)
+                .cloned()
+                .collect(),
+            project_directory: after
+                .project_directory
+                .clone()
+                .or_else(|| before.project_directory.clone()),
+        }
+    }
+}
+
+/// Project options shared by every command, as docker compose accepts them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Compose file; repeat to merge several, in order.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name (wins over COMPOSE_PROJECT_NAME and the top-level `name:`).
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Profile to activate; repeat for several.
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    /// Environment file to read instead of `<project dir>/.env`; repeatable.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Directory relative paths resolve against (default: the first file's directory).
+    #[arg(long = "project-directory", value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+}
+
+/// The commands of the CLI contract.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the normalized compose model.
+    Config(ConfigArgs),
+    /// Check compose files and Stack manifests; exit 1 on the first problem in each.
+    Validate(ValidateArgs),
+    /// Print a Stack manifest wrapping the loaded project.
+    Wrap(WrapArgs),
+    /// Print the Stack CustomResourceDefinition.
+    Crd(CrdArgs),
+    /// Show what `up` would change (exit 0: nothing, 2: changes pending).
+    Plan(PlanArgs),
+    /// Converge the project once.
+    Up(UpArgs),
+    /// Stop and remove the project's containers and networks.
+    Down(DownArgs),
+    /// List the project's containers.
+    Ps(PsArgs),
+    /// Keep every stack under a directory converged.
+    Watch(WatchArgs),
+    /// Show the status of watched stacks.
+    Status(StatusArgs),
+    /// Translate the project to Kubernetes YAML.
+    Convert(ConvertArgs),
+    /// Run the in-cluster controller for Stack resources.
+    Controller(ControllerArgs),
+}
+
+impl Command {
+    /// The project options given after the command name.
+    pub fn global(&self) -> &GlobalArgs {
+        match self {
+            Command::Config(a) => &a.global,
+            Command::Validate(a) => &a.global,
+            Command::Wrap(a) => &a.global,
+            Command::Crd(a) => &a.global,
+            Command::Plan(a) => &a.global,
+            Command::Up(a) => &a.global,
+            Command::Down(a) => &a.global,
+            Command::Ps(a) => &a.global,
+            Command::Watch(a) => &a.global,
+            Command::Status(a) => &a.global,
+            Command::Convert(a) => &a.global,
+            Command::Controller(a) => &a.global,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Config(_) => "config",
+            Command::Validate(_) => "validate",
+            Command::Wrap(_) => "wrap",
+            Command::Crd(_) => "crd",
+            Command::Plan(_) => "plan",
+            Command::Up(_) => "up",
+            Command::Down(_) => "down",
+            Command::Ps(_) => "ps",
+            Command::Watch(_) => "watch",
+            Command::Status(_) => "status",
+            Command::Convert(_) => "convert",
+            Command::Controller(_) => "controller",
+        }
+    }
+}
+
+/// `stackd config`.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ModelFormat::Yaml)]
+    pub format: ModelFormat,
+    /// Print only the service names, one per line.
+    #[arg(long)]
+    pub services: bool,
+    /// Only validate; print nothing.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How `config` prints the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelFormat {
+    /// YAML, as `docker compose config` prints by default.
+    Yaml,
+    /// JSON, the shape of `docker compose config --format json`.
+    Json,
+}
+
+/// `stackd validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Compose files, Stack manifests, or directories holding them.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `stackd wrap`.
+#[derive(Debug, Clone, Args)]
+pub struct WrapArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// `stackd crd`.
+#[derive(Debug, Clone, Args)]
+pub struct CrdArgs {
+    /// Project options given after the command name (accepted, unused).
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// `stackd plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// How `plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// One line per action.
+    Text,
+    /// Machine-readable.
+    Json,
+}
+
+/// `stackd up`.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Wait until every service is running and healthy.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait (e.g. `2m`).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Keep containers of services no longer in the model.
+    #[arg(long)]
+    pub no_prune: bool,
+}
+
+/// `stackd down`.
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Also remove named volumes.
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// How long to wait for containers to stop (e.g. `10s`).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+}
+
+/// `stackd ps`.
+#[derive(Debug, Clone, Args)]
+pub struct PsArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+/// Table or JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    /// Aligned columns.
+    Table,
+    /// Machine-readable.
+    Json,
+}
+
+/// `stackd watch`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Directory of Stack manifests and compose projects.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where status files are written.
+    #[arg(long, value_name = "D")]
+    pub state_dir: Option<PathBuf>,
+    /// Address of the /metrics endpoint.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Full resync period (e.g. `5m`).
+    #[arg(long, value_name = "DUR")]
+    pub resync: Option<String>,
+}
+
+/// `stackd status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Stack to show (default: all).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Where status files are read from.
+    #[arg(long, value_name = "D")]
+    pub state_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// Aligned columns.
+    Table,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// `stackd convert`.
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Namespace of the generated objects.
+    #[arg(short, long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Output directory, or `-` for stdout.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<String>,
+}
+
+/// `stackd controller`.
+#[derive(Debug, Clone, Args)]
+pub struct ControllerArgs {
+    /// Project options given after the command name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Watch only this namespace (default: all).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The compose project failed to load.
+    #[error(transparent)]
+    LoadFailed(#[from] LoadError),
+    /// The loaded project has no name to give its Stack.
+    #[error("the project has no name; give one with -p")]
+    ProjectUnnamed,
+    /// The current directory could not be determined.
+    #[error("cannot determine the current directory")]
+    NoWorkingDirectory(#[source] io::Error),
+    /// A file or directory named on the command line could not be read.
+    #[error("{path}: cannot read")]
+    UnreadablePath {
+        /// The path as given.
+        path: String,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// A Stack manifest is not valid YAML for the Stack type.
+    #[error("{path}:{line}:{column}: {message}")]
+    ManifestUnparsable {
+        /// The manifest file.
+        path: String,
+        /// 1-based line of the problem (0 when unknown).
+        line: u64,
+        /// 1-based column of the problem (0 when unknown).
+        column: u64,
+        /// What the parser said.
+        message: String,
+    },
+    /// A Stack manifest parsed but says something contradictory.
+    #[error("{path}: {reason}")]
+    ManifestInvalid {
+        /// The manifest file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A folder given to `validate` holds no compose project or Stack manifest.
+    #[error("{path}: no compose project or Stack manifest found")]
+    NothingToValidate {
+        /// The folder as given.
+        path: String,
+    },
+    /// `validate` was given both `-f` files and paths.
+    #[error("give compose files with -f or paths to validate, not both")]
+    FilesAndPathsTogether,
+    /// Some of several validated inputs were invalid (each already reported).
+    #[error("{invalid} of {total} inputs are invalid")]
+    InputsInvalid {
+        /// How many failed.
+        invalid: usize,
+        /// How many were checked.
+        total: usize,
+    },
+    /// The model could not be printed as JSON.
+    #[error("cannot print the model as JSON")]
+    JsonOutputFailed(#[source] serde_json::Error),
+    /// The model could not be printed as YAML.
+    #[error("cannot print the model as YAML")]
+    YamlOutputFailed(#[source] serde_saphyr::SerializeError),
+    /// Writing to stdout or stderr failed.
+    #[error("cannot write output")]
+    OutputFailed(#[from] io::Error),
+    /// The command is part of the contract but not implemented yet.
+    #[error("stackd {command}: not available yet")]
+    NotAvailable {
+        /// The command's name.
+        command: &'static str,
+    },
+}
+
+/// The line printed on stderr for a failed command: `stackd: ` and the error
+/// with its causes (a cause already quoted by its parent is not repeated).
+pub fn render_error(err: &CliError) -> String {
+    if let CliError::NotAvailable { .. } = err {
+        return err.to_string();
+    }
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    format!("stackd: {text}")
+}
+
+/// Runs a parsed command. Results go to `out`; warnings and per-input
+/// errors of `validate` go to `err`. The returned error has not been printed.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+    let global = cli.project_args();
+    match &cli.command {
+        Command::Config(args) => config::run(&global, args, out, err),
+        Command::Validate(args) => validate::run(&global, args, out, err),
+        Command::Wrap(_) => wrap::run(&global, out, err),
+        Command::Crd(_) => crd::run(out),
+        other => Err(CliError::NotAvailable {
+            command: other.name(),
+        }),
+    }
+}
+
+/// The [`LoadOptions`] the global options ask for, with the process
+/// environment and current directory.
+pub fn load_options(global: &GlobalArgs) -> Result<LoadOptions, CliError> {
+    let working_dir = std::env::current_dir().map_err(CliError::NoWorkingDirectory)?;
+    Ok(LoadOptions {
+        files: global.files.clone(),
+        project_name: global.project_name.clone(),
+        profiles: global.profiles.clone(),
+        env_files: global.env_files.clone(),
+        project_directory: global.project_directory.clone(),
+        working_dir,
+        environment: process_environment(),
+    })
+}
+
+/// The process environment; variables whose name or value is not UTF-8
+/// cannot be interpolated into a compose file, so they are left out.
+fn process_environment() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Loads the project and prints its warnings.
+fn load_and_warn(options: &LoadOptions, err: &mut dyn Write) -> Result<Loaded, CliError> {
+    let loaded = crate::load::load_project(options)?;
+    print_warnings(&loaded.warnings, err)?;
+    Ok(loaded)
+}
+
+fn print_warnings(warnings: &[String], err: &mut dyn Write) -> Result<(), CliError> {
+    for warning in warnings {
+        writeln!(err, "warning: {warning}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("stackd").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_command_line_grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_are_accepted_before_the_command() {
+        let cli = parse(&["-f", "a.yaml", "-p", "demo", "--profile", "x", "config"]);
+        assert_eq!(cli.project_args().files, [PathBuf::from("a.yaml")]);
+        assert_eq!(cli.project_args().project_name.as_deref(), Some("demo"));
+        assert_eq!(cli.project_args().profiles, ["x"]);
+        assert!(matches!(cli.command, Command::Config(_)));
+    }
+
+    #[test]
+    fn global_options_are_accepted_after_the_command() {
+        let cli = parse(&[
+            "up",
+            "-f",
+            "a.yaml",
+            "--file",
+            "b.yaml",
+            "--env-file",
+            "x.env",
+            "--project-directory",
+            "dir",
+        ]);
+        assert_eq!(
+            cli.project_args().files,
+            [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]
+        );
+        assert_eq!(cli.project_args().env_files, [PathBuf::from("x.env")]);
+        assert_eq!(
+            cli.project_args().project_directory,
+            Some(PathBuf::from("dir"))
+        );
+    }
+
+    #[test]
+    fn repeated_files_keep_their_order_across_the_command_name() {
+        let cli = parse(&["-f", "a.yaml", "config", "-f", "b.yaml"]);
+        assert_eq!(
+            cli.project_args().files,
+            [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]
+        );
+    }
+
+    #[test]
+    fn config_defaults_to_yaml() {
+        let cli = parse(&["config"]);
+        let Command::Config(args) = cli.command else {
+            panic!("not config")
+        };
+        assert_eq!(args.format, ModelFormat::Yaml);
+        assert!(!args.services && !args.quiet);
+    }
+
+    #[test]
+    fn config_accepts_format_services_and_quiet() {
+        let cli = parse(&["config", "--format", "json", "--services", "-q"]);
+        let Command::Config(args) = cli.command else {
+            panic!("not config")
+        };
+        assert_eq!(args.format, ModelFormat::Json);
+        assert!(args.services && args.quiet);
+    }
+
+    #[test]
+    fn every_contract_command_parses() {
+        for args in [
+            &["plan", "--format", "json"][..],
+            &["up", "--wait", "--timeout", "30s", "--no-prune"],
+            &["down", "-v", "--timeout", "5s"],
+            &["ps", "--format", "json"],
+            &[
+                "watch",
+                "dir",
+                "--state-dir",
+                "s",
+                "--metrics-addr",
+                ":9090",
+                "--resync",
+                "1m",
+            ],
+            &["status", "agents", "--format", "yaml"],
+            &["convert", "-n", "ns", "-o", "-"],
+            &["wrap", "-p", "agents"],
+            &["crd"],
+            &["controller", "--metrics-addr", ":8080", "--namespace", "ns"],
+            &["validate", "a.yaml", "dir"],
+        ] {
+            let all = std::iter::once("stackd").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(all).is_ok(), "{args:?} does not parse");
+        }
+    }
+
+    #[test]
+    fn commands_not_implemented_yet_say_so() {
+        let cli = parse(&["up"]);
+        let error = run(cli, &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        assert_eq!(render_error(&error), "stackd up: not available yet");
+    }
+
+    #[test]
+    fn an_error_is_rendered_with_its_cause() {
+        let error = CliError::UnreadablePath {
+            path: "x.yaml".into(),
+            source: io::Error::new(io::ErrorKind::NotFound, "no such file"),
+        };
+        assert_eq!(
+            render_error(&error),
+            "stackd: x.yaml: cannot read: no such file"
+        );
+    }
+
+    #[test]
+    fn warnings_are_plain_lines_on_stderr() {
+        let mut err = Vec::new();
+        print_warnings(&["the version attribute is obsolete".into()], &mut err).unwrap();
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "warning: the version attribute is obsolete\n"
+        );
+    }
+}

@@ -40,3 +40,6 @@ pub use units::{
 
 #[cfg(test)]
 mod corpus_tests;
+
+pub mod stack;
+pub use stack::{ServiceStatus, Stack, StackSpec, StackStatus};
