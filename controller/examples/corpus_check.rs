@@ -1,5 +1,6 @@
 //! Development aid: loads every corpus case in-process and reports which
 //! differ from docker compose's output. `cargo run --example corpus_check -- [filter]`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

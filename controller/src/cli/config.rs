@@ -41,8 +41,15 @@ pub(super) fn write_model(
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    out.write_all(text.as_bytes())?;
+    out.write_all(escape_dollars(&text).as_bytes())?;
     Ok(())
+}
+
+/// The printed model is compose source again: a literal `$` must read back
+/// as itself, not as the start of a variable, so it is written `$$` (as
+/// `docker compose config` does).
+pub(super) fn escape_dollars(text: &str) -> String {
+    text.replace('$', "$$")
 }
 
 /// Service names in the order the model serializes them. Read through the
@@ -81,6 +88,11 @@ mod tests {
         let mut out = Vec::new();
         write_model(&project, ModelFormat::Yaml, &mut out).unwrap();
         assert!(String::from_utf8(out).unwrap().contains("name: demo"));
+    }
+
+    #[test]
+    fn a_literal_dollar_is_printed_escaped_so_it_reads_back_unchanged() {
+        assert_eq!(escape_dollars("echo $HOME and $$"), "echo $$HOME and $$$$");
     }
 
     #[test]

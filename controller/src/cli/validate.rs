@@ -12,10 +12,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{load_and_warn, load_options, render_error, CliError, GlobalArgs, ValidateArgs};
+use super::{load_options, render_error, CliError, GlobalArgs, ValidateArgs};
 use crate::load::LoadOptions;
-use crate::model::stack::{API_VERSION, GROUP, KIND};
-use crate::model::Stack;
+use crate::model::stack::{GROUP, KIND};
 
 /// File names docker compose looks for in a project folder.
 const DEFAULT_COMPOSE_FILES: [&str; 4] = [
@@ -46,7 +45,7 @@ pub(super) fn run(
 ) -> Result<(), CliError> {
     let base = load_options(global)?;
     if args.paths.is_empty() {
-        load_and_warn(&base, err)?;
+        load_strict_and_warn(&base, err)?;
         writeln!(out, "valid")?;
         return Ok(());
     }
@@ -185,7 +184,7 @@ fn check(input: Input, base: &LoadOptions, err: &mut dyn Write) -> Result<(), Cl
                 files: vec![path],
                 ..base.clone()
             };
-            load_and_warn(&options, err).map(drop)
+            load_strict_and_warn(&options, err)
         }
         Input::ProjectDir(dir) => {
             let options = LoadOptions {
@@ -194,85 +193,26 @@ fn check(input: Input, base: &LoadOptions, err: &mut dyn Write) -> Result<(), Cl
                 project_directory: None,
                 ..base.clone()
             };
-            load_and_warn(&options, err).map(drop)
+            load_strict_and_warn(&options, err)
         }
         Input::Manifest(path) => check_manifest(&path, base, err),
     }
 }
 
+fn load_strict_and_warn(options: &LoadOptions, err: &mut dyn Write) -> Result<(), CliError> {
+    let loaded = crate::load::load_project_strict(options, None)?;
+    for warning in &loaded.warnings {
+        writeln!(err, "warning: {warning}")?;
+    }
+    Ok(())
+}
+
 fn check_manifest(path: &Path, base: &LoadOptions, err: &mut dyn Write) -> Result<(), CliError> {
-    let shown = path.display().to_string();
-    let absolute = base.working_dir.join(path);
-    let text = fs::read_to_string(&absolute).map_err(|source| CliError::UnreadablePath {
-        path: shown.clone(),
-        source,
-    })?;
-    let stack = parse_manifest(&shown, &text)?;
-    let invalid = |reason: &str| CliError::ManifestInvalid {
-        path: shown.clone(),
-        reason: reason.to_owned(),
-    };
-    if top_level_value(&text, "apiVersion").as_deref() != Some(API_VERSION) {
-        return Err(invalid(&format!("apiVersion must be {API_VERSION}")));
+    let stack = crate::load::stack::load_stack_manifest(path, base)?;
+    for warning in &stack.loaded.warnings {
+        writeln!(err, "warning: {warning}")?;
     }
-    let Some(name) = stack.metadata.name.clone().filter(|n| !n.is_empty()) else {
-        return Err(invalid("metadata.name is missing"));
-    };
-    match (&stack.spec.compose, &stack.spec.compose_files) {
-        (Some(_), Some(_)) => Err(invalid(
-            "spec.compose and spec.composeFiles are exclusive; give one",
-        )),
-        (None, None) => Err(invalid("spec needs compose or composeFiles")),
-        (Some(_), None) => Ok(()),
-        (None, Some(files)) if files.is_empty() => Err(invalid("spec.composeFiles is empty")),
-        (None, Some(files)) => {
-            let dir = absolute
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| base.working_dir.clone());
-            let mut profiles = stack.spec.profiles.clone();
-            profiles.extend(base.profiles.iter().cloned());
-            let options = LoadOptions {
-                files: files.iter().map(|f| dir.join(f)).collect(),
-                project_name: Some(name),
-                profiles,
-                project_directory: None,
-                working_dir: dir,
-                ..base.clone()
-            };
-            load_and_warn(&options, err).map(drop)
-        }
-    }
-}
-
-/// Parses a manifest, placing a parse error at its line and column.
-fn parse_manifest(path: &str, text: &str) -> Result<Stack, CliError> {
-    serde_saphyr::from_str::<Stack>(text).map_err(|error| {
-        let (line, column) = error
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or_default();
-        let message = parser_message(&error.to_string());
-        CliError::ManifestUnparsable {
-            path: path.to_owned(),
-            line,
-            column,
-            message,
-        }
-    })
-}
-
-/// The parser's first line without its own `error: line L column C: `
-/// prefix, which the path-first form already says.
-fn parser_message(rendered: &str) -> String {
-    let first = rendered.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let unplaced = first
-        .strip_prefix("line ")
-        .and_then(|rest| rest.split_once(": "))
-        .filter(|(place, _)| place.contains(" column "))
-        .map(|(_, message)| message);
-    unplaced.unwrap_or(first).to_owned()
+    Ok(())
 }
 
 #[cfg(test)]
@@ -299,36 +239,25 @@ mod tests {
 
     #[test]
     fn a_manifest_parse_error_has_a_line_and_column() {
-        let error = parse_manifest(
-            "stack.yaml",
+        let error = check_text(
             "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata: {name: a}\nspec:\n  suspend: [1\n",
         )
         .unwrap_err();
-        let text = error.to_string();
-        assert!(text.starts_with("stack.yaml:"), "{text}");
-        let CliError::ManifestUnparsable { line, .. } = error else {
-            panic!("{text}")
-        };
-        assert!(line >= 5, "{text}");
-    }
-
-    #[test]
-    fn the_parser_message_loses_its_duplicate_place() {
-        assert_eq!(
-            parser_message("error: line 5 column 12: invalid boolean\n  --> snippet"),
-            "invalid boolean"
-        );
-        assert_eq!(parser_message("something else"), "something else");
+        let text = render_error(&error);
+        assert!(text.contains("stack.yaml:"), "{text}");
     }
 
     #[test]
     fn a_manifest_with_a_wrongly_typed_field_names_its_line() {
-        let error = parse_manifest(
-            "stack.yaml",
+        let error = check_text(
             "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata: {name: a}\nspec:\n  suspend: sometimes\n",
         )
         .unwrap_err();
-        assert!(error.to_string().starts_with("stack.yaml:5:"), "{error}");
+        assert!(
+            render_error(&error).contains("stack.yaml:5:"),
+            "{}",
+            render_error(&error)
+        );
     }
 
     fn check_text(text: &str) -> Result<(), CliError> {

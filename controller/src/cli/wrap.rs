@@ -17,7 +17,7 @@ pub(super) fn run(
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    out.write_all(text.as_bytes())?;
+    out.write_all(super::config::escape_dollars(&text).as_bytes())?;
     Ok(())
 }
 

@@ -109,6 +109,12 @@ pub enum LoadError {
     /// A value does not fit the compose model.
     #[error(transparent)]
     Model(#[from] de::DeError),
+    /// Several problems found at once by the checks that go beyond compose.
+    #[error("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Findings {
+        /// Each problem, with its place.
+        errors: Vec<LoadError>,
+    },
     /// The project is inconsistent (undefined references, contradictions).
     #[error("{}{message}", at.as_ref().map(|a| format!("{a}: ")).unwrap_or_default())]
     Invalid {
@@ -282,6 +288,23 @@ fn name_from_files(ctx: &mut Context<'_>, files: &[PathBuf]) -> Result<Option<St
 pub fn load_project(options: &LoadOptions) -> Result<Loaded, LoadError> {
     let (project, warnings) = load_tree(options)?;
     let project: Project = de::from_node(&project)?;
+    Ok(Loaded { project, warnings })
+}
+
+/// Loads a project and also applies the checks that go beyond compose
+/// (clashing host ports, missing secret files, unknown restart policies,
+/// `service_healthy` without a healthcheck, limits beyond `host`): what
+/// `stackd validate` and every command that changes containers use.
+pub fn load_project_strict(
+    options: &LoadOptions,
+    host: Option<validate::HostCapacity>,
+) -> Result<Loaded, LoadError> {
+    let (tree, warnings) = load_tree(options)?;
+    let errors = validate::check_runnable(&tree, host);
+    if !errors.is_empty() {
+        return Err(LoadError::Findings { errors });
+    }
+    let project: Project = de::from_node(&tree)?;
     Ok(Loaded { project, warnings })
 }
 

@@ -137,9 +137,7 @@ impl Resolver<'_> {
             return;
         };
         let expanded = self.expand_user(&text);
-        let resolved = if Path::new(&expanded).is_absolute() {
-            expanded
-        } else if expanded.is_empty() {
+        let resolved = if Path::new(&expanded).is_absolute() || expanded.is_empty() {
             expanded
         } else {
             self.join(&expanded)

@@ -45,7 +45,8 @@ pub fn is_stack_manifest(path: &Path) -> bool {
         == Some("Stack")
 }
 
-/// Reads a Stack manifest and loads its compose project. `base` carries the
+/// Reads a Stack manifest and loads its compose project, with the checks
+/// that go beyond compose. `base` carries the
 /// environment, extra profiles and env files; its `files` and `project_name`
 /// are replaced by what the manifest says.
 pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStack, LoadError> {
@@ -174,6 +175,12 @@ pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStac
         (None, None) => return Err(invalid(spec, "spec needs compose or composeFiles".into())),
     }
     let (tree, warnings) = load_tree_with(&options, parsed)?;
+    // A manifest is desired state for a controller: what compose would only
+    // find out at run time is refused before anything changes.
+    let errors = super::validate::check_runnable(&tree, None);
+    if !errors.is_empty() {
+        return Err(LoadError::Findings { errors });
+    }
     let project = super::de::from_node(&tree)?;
     Ok(LoadedStack {
         name,

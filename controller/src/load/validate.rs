@@ -594,6 +594,9 @@ fn check_mount_targets(name: &str, service: &Node) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// A service on the search path, its outgoing edges, and the next edge to follow.
+type Frame<'a> = (&'a str, Vec<(String, Span)>, usize);
+
 /// A dependency cycle is refused with the services on it named.
 fn check_dependency_cycles(services: &super::yaml::Mapping) -> Result<(), LoadError> {
     #[derive(Clone, Copy, PartialEq)]
@@ -621,7 +624,7 @@ fn check_dependency_cycles(services: &super::yaml::Mapping) -> Result<(), LoadEr
             continue;
         }
         // Iterative depth-first search; the stack doubles as the current path.
-        let mut stack: Vec<(&str, Vec<(String, Span)>, usize)> = vec![(start, edges(start), 0)];
+        let mut stack: Vec<Frame<'_>> = vec![(start, edges(start), 0)];
         marks.insert(start, Mark::Visiting);
         while let Some((node, next, index)) = stack.last_mut() {
             if *index >= next.len() {
