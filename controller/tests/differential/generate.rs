@@ -1,0 +1,2095 @@
+//! Generator of realistic compose projects for the differential test: a
+//! small seeded PRNG, feature tags that can be switched off, a tiny YAML
+//! writer, and the project shapes teams actually write (services built or
+//! pulled, short and long syntaxes, anchors, `.env` interpolation, override
+//! files with `!reset`/`!override`).
+//!
+//! Every project is meant to be one the reference accepts: references point
+//! only at declared resources, `depends_on` only points at earlier services
+//! (no cycles), and only the last base service gets a profile, so nothing
+//! depends on a disabled service.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+/// Every feature tag the generator knows, with what it produces.
+pub const FEATURES: &[(&str, &str)] = &[
+    ("version-key", "obsolete top-level `version: \"3.8\"`"),
+    ("top-name", "top-level `name:` (the -p flag wins)"),
+    ("build", "`build` as a context string or a long form (context, dockerfile, target)"),
+    ("build-args", "`build.args` as a map or a list"),
+    ("ports-short", "ports `\"80\"`, `8080:80`, `- 80` (int)"),
+    ("ports-ip", "ports with a host ip `127.0.0.1:8080:80`, `127.0.0.1::80`"),
+    ("ports-ipv6", "ports with an IPv6 host ip `[::1]:8080:80`"),
+    ("ports-protocol", "ports with `/udp` or `/tcp`"),
+    ("ports-range", "port ranges `9000-9002:9000-9002`, `3000-3001`, `8000-8002:8000`"),
+    ("ports-long", "ports in long form (target, published int or string, mode, host_ip, name, app_protocol)"),
+    ("volumes-named", "named volume mounts `data:/var/lib/data[:ro]`"),
+    ("volumes-bind", "relative binds `./data:/data:ro`, `.:/app`, `../shared:/shared`"),
+    ("volumes-home", "binds from `~/...`"),
+    ("volumes-abs", "absolute binds `/var/run/docker.sock:...`"),
+    ("volumes-anon", "anonymous volumes `/app/node_modules`"),
+    ("volumes-options", "short volume options beyond ro/rw: `z`, `cached`, `nocopy`"),
+    ("volumes-long", "long-form mounts: volume (nocopy), bind (read_only, create_host_path), tmpfs (size)"),
+    ("resources-null", "top-level `volumes:`/`networks:` entries with a null body"),
+    ("volumes-top", "top-level volume options: driver, driver_opts, labels, name"),
+    ("volumes-external", "`external: true` volumes"),
+    ("env-map", "environment as a map (strings, ints, floats, booleans, quoted numbers)"),
+    ("env-list", "environment as a list of `KEY=value`"),
+    ("env-empty", "environment entries with an empty value (`KEY=`, `KEY: \"\"`)"),
+    ("env-null", "environment entries without a value (`KEY`, `KEY:`, `KEY: null`)"),
+    ("env-yes-no", "unquoted `yes`/`no`/`on`/`off` environment values"),
+    ("env-file", "`env_file` as a string or a list of existing files"),
+    ("env-file-optional", "`env_file` long form, `required: false` on a missing file"),
+    ("labels-map", "labels as a map"),
+    ("labels-list", "labels as a list"),
+    ("depends-list", "depends_on as a list"),
+    ("depends-map", "depends_on as a map with conditions"),
+    ("depends-options", "depends_on `required: false` / `restart: true`"),
+    ("healthcheck", "healthcheck with test as string, CMD or CMD-SHELL list, durations, retries"),
+    ("healthcheck-disable", "healthcheck `disable: true` or `test: [\"NONE\"]`"),
+    ("duration-normalize", "durations Go prints differently (`90s`, `1m`, `2m`, `120s`, `1h`)"),
+    ("deploy-replicas", "deploy.replicas and deploy.labels"),
+    ("deploy-resources", "deploy.resources limits/reservations, cpus as number and string, memory units"),
+    ("deploy-restart", "deploy.restart_policy"),
+    ("deploy-update", "deploy.update_config / rollback_config"),
+    ("restart", "restart policies (`\"no\"`, `no`, `always`, `on-failure:3`, ...)"),
+    ("read-only", "read_only: true"),
+    ("user", "user as a quoted uid:gid or a name"),
+    ("tmpfs", "tmpfs as a string or a list"),
+    ("caps", "cap_add / cap_drop"),
+    ("ulimits", "ulimits as an int and as soft/hard"),
+    ("secrets", "top-level file secrets and short service references"),
+    ("secrets-env", "secrets and configs from `environment:`"),
+    ("secrets-long", "long-form secret/config references (target, uid, gid, mode)"),
+    ("file-mode-octal", "secret/config mode as `0440`, `0o440` or a string"),
+    ("configs", "top-level file configs and short service references"),
+    ("configs-content", "configs with inline `content:`"),
+    ("networks", "custom top-level networks and service network lists"),
+    ("networks-map", "service networks as a map (null entries)"),
+    ("networks-aliases", "service network aliases"),
+    ("networks-ipv4", "ipv4_address with a top-level ipam config"),
+    ("networks-internal", "`internal: true` networks"),
+    ("networks-external", "`external: true` networks"),
+    ("extra-hosts-list", "extra_hosts as a list (`host:ip`, `host=ip`, host-gateway)"),
+    ("extra-hosts-map", "extra_hosts as a map"),
+    ("logging", "logging driver and options"),
+    ("command-string", "command as a shell string with quotes"),
+    ("command-list", "command as a list"),
+    ("entrypoint", "entrypoint as a string or a list"),
+    ("dollar-escape", "`$$` in commands"),
+    ("stop-grace", "stop_grace_period and stop_signal"),
+    ("init", "init: true"),
+    ("profiles", "a profile on the last service"),
+    ("profiles-cli", "`--profile` on the command line"),
+    ("misc", "container_name, hostname, working_dir, platform, pull_policy, tty, stdin_open"),
+    ("expose", "expose as strings and ints"),
+    ("sysctls", "sysctls as a map or a list"),
+    ("dns", "dns as a string or a list"),
+    ("security-opt", "security_opt"),
+    ("shm-size", "shm_size with a unit"),
+    ("legacy-limits", "mem_limit / cpus outside deploy"),
+    ("extensions", "`x-` top-level blocks and service-level `x-` keys"),
+    ("anchors", "anchors and aliases (`&name` / `*name`)"),
+    ("merge-keys", "merge keys `<<: *common`, `<<: [*a, *b]`"),
+    ("interp", "`${VAR}` and `$VAR` from `.env`"),
+    ("interp-default", "`${VAR:-default}`, `${VAR-default}` with unset variables"),
+    ("interp-required", "`${VAR:?message}` on a variable `.env` sets"),
+    ("interp-unset", "`${UNSET}` without a default (blank, with a warning)"),
+    ("dotenv-syntax", "`.env` with export, quotes, comments and `${...}` references"),
+    ("override", "a second -f file changing image, env, ports, labels, command, volumes, deploy"),
+    ("override-new-service", "the override file adds a service"),
+    ("override-third-file", "a third -f file"),
+    ("reset-tag", "`!reset` in an override file"),
+    ("override-tag", "`!override` in an override file"),
+];
+
+/// Whether a feature tag is one the generator knows.
+pub fn is_known(tag: &str) -> bool {
+    FEATURES.iter().any(|(known, _)| *known == tag)
+}
+
+/// Which features the generator may use.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    /// Switched off (known gaps).
+    pub off: BTreeSet<String>,
+    /// When set, only these are on (a probe of a few features).
+    pub only: Option<BTreeSet<String>>,
+}
+
+impl Features {
+    fn allows(&self, tag: &str) -> bool {
+        assert!(is_known(tag), "feature tag {tag:?} is not in FEATURES");
+        !self.off.contains(tag) && self.only.as_ref().is_none_or(|only| only.contains(tag))
+    }
+}
+
+/// splitmix64: tiny, seedable, good enough to pick shapes.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u32) -> bool {
+        self.next_u64() % 100 < u64::from(percent)
+    }
+
+    fn range(&mut self, low: usize, high: usize) -> usize {
+        low + self.below(high - low + 1)
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+/// The seed of case `index` in a run seeded with `seed`.
+pub fn case_seed(seed: u64, index: usize) -> u64 {
+    Rng::new(seed ^ (index as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)).next_u64()
+}
+
+/// A tiny YAML tree, written in block style.
+#[derive(Debug, Clone)]
+pub enum Y {
+    /// A scalar, already written (plain, quoted, alias `*a`, or empty).
+    S(String),
+    /// A block sequence.
+    Seq(Vec<Y>),
+    /// A block mapping.
+    Map(Vec<(String, Y)>),
+    /// A tagged node (`!reset`, `!override`).
+    Tag(&'static str, Box<Y>),
+    /// An anchored node (`&name`).
+    Anchor(String, Box<Y>),
+    /// A literal block scalar (`|`).
+    Text(String),
+}
+
+fn plain(text: &str) -> Y {
+    Y::S(text.to_owned())
+}
+
+fn dq(text: &str) -> Y {
+    Y::S(dq_text(text))
+}
+
+fn dq_text(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn sq(text: &str) -> Y {
+    Y::S(format!("'{}'", text.replace('\'', "''")))
+}
+
+fn map(entries: Vec<(&str, Y)>) -> Y {
+    Y::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+/// Whether a plain scalar would read back as something else than this string.
+fn needs_quotes(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    text.is_empty()
+        || text.parse::<f64>().is_ok()
+        || text.starts_with("0x")
+        || text.starts_with("0o")
+        || [
+            "true", "false", "null", "~", "yes", "no", "on", "off", "y", "n", ".inf", ".nan",
+        ]
+        .contains(&lower.as_str())
+        || text.starts_with(|c: char| "[]{}&*!|>'\"%@`#,?:- ".contains(c))
+        || text.ends_with([':', ' '])
+        || text.contains(": ")
+        || text.contains(" #")
+        || text.contains('\n')
+        || text
+            .split(':')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A string scalar: plain when that reads back as the same string, else quoted.
+fn text(text: &str) -> Y {
+    if needs_quotes(text) {
+        dq(text)
+    } else {
+        plain(text)
+    }
+}
+
+/// After `key:` (or `-`): the inline part, and the node whose body follows.
+fn head(y: &Y) -> (String, Option<&Y>) {
+    match y {
+        Y::S(s) if s.is_empty() => (String::new(), None),
+        Y::S(s) => (format!(" {s}"), None),
+        Y::Map(m) if m.is_empty() => (" {}".into(), None),
+        Y::Seq(s) if s.is_empty() => (" []".into(), None),
+        Y::Map(_) | Y::Seq(_) => (String::new(), Some(y)),
+        Y::Text(_) => (" |".into(), Some(y)),
+        Y::Tag(tag, inner) => {
+            let (h, body) = head(inner);
+            (format!(" {tag}{h}"), body)
+        }
+        Y::Anchor(name, inner) => {
+            let (h, body) = head(inner);
+            (format!(" &{name}{h}"), body)
+        }
+    }
+}
+
+fn body(y: &Y, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match y {
+        Y::Map(entries) => {
+            for (key, value) in entries {
+                let (h, b) = head(value);
+                writeln!(out, "{pad}{key}:{h}").unwrap();
+                if let Some(b) = b {
+                    body(b, indent + 2, out);
+                }
+            }
+        }
+        Y::Seq(items) => {
+            for item in items {
+                let (h, b) = head(item);
+                match b {
+                    Some(Y::Map(_)) if h.is_empty() => {
+                        let mut nested = String::new();
+                        body(b.unwrap(), indent + 2, &mut nested);
+                        out.push_str(&pad);
+                        out.push_str("- ");
+                        out.push_str(&nested[indent + 2..]);
+                    }
+                    Some(b) => {
+                        writeln!(out, "{pad}-{h}").unwrap();
+                        body(b, indent + 2, out);
+                    }
+                    None => writeln!(out, "{pad}-{h}").unwrap(),
+                }
+            }
+        }
+        Y::Text(text) => {
+            for line in text.lines() {
+                writeln!(out, "{pad}{line}").unwrap();
+            }
+        }
+        Y::S(_) | Y::Tag(..) | Y::Anchor(..) => unreachable!("only collections have a body"),
+    }
+}
+
+/// A whole document: top-level keys separated by blank lines.
+pub fn render(top: &[(String, Y)]) -> String {
+    let mut out = String::new();
+    for (i, (key, value)) in top.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        body(&Y::Map(vec![(key.clone(), value.clone())]), 0, &mut out);
+    }
+    out
+}
+
+/// One generated project.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Position in the run.
+    pub index: usize,
+    /// The project name passed with -p.
+    pub project: String,
+    /// Compose files in -f order.
+    pub compose_files: Vec<String>,
+    /// Profiles passed with --profile.
+    pub profiles: Vec<String>,
+    /// Every file to write: compose files first, then `.env`, env files,
+    /// secret and config files.
+    pub files: Vec<(String, String)>,
+    /// Feature tags this case uses.
+    pub features: BTreeSet<&'static str>,
+}
+
+struct Archetype {
+    name: &'static str,
+    image: &'static str,
+    build: Option<&'static str>,
+    port: u16,
+    health: Health,
+}
+
+#[derive(Clone, Copy)]
+enum Health {
+    Http,
+    Postgres,
+    Redis,
+    None,
+}
+
+const ARCHETYPES: &[Archetype] = &[
+    Archetype {
+        name: "web",
+        image: "nginx:1.27-alpine",
+        build: None,
+        port: 80,
+        health: Health::Http,
+    },
+    Archetype {
+        name: "api",
+        image: "ghcr.io/acme/api:1.4.2",
+        build: Some("./api"),
+        port: 3000,
+        health: Health::Http,
+    },
+    Archetype {
+        name: "worker",
+        image: "ghcr.io/acme/api:1.4.2",
+        build: Some("./api"),
+        port: 0,
+        health: Health::None,
+    },
+    Archetype {
+        name: "db",
+        image: "postgres:16-alpine",
+        build: None,
+        port: 5432,
+        health: Health::Postgres,
+    },
+    Archetype {
+        name: "cache",
+        image: "redis:7-alpine",
+        build: None,
+        port: 6379,
+        health: Health::Redis,
+    },
+    Archetype {
+        name: "queue",
+        image: "rabbitmq:3.13-management",
+        build: None,
+        port: 5672,
+        health: Health::None,
+    },
+    Archetype {
+        name: "proxy",
+        image: "traefik:v3.1",
+        build: None,
+        port: 443,
+        health: Health::None,
+    },
+    Archetype {
+        name: "frontend",
+        image: "node:20-alpine",
+        build: Some("./frontend"),
+        port: 5173,
+        health: Health::Http,
+    },
+    Archetype {
+        name: "grafana",
+        image: "grafana/grafana:11.2.0",
+        build: None,
+        port: 3000,
+        health: Health::Http,
+    },
+];
+
+/// What later parts of the generation need to know about a service.
+struct Svc {
+    name: String,
+    arch: usize,
+    profiled: bool,
+    healthcheck: bool,
+    has_image: bool,
+    /// Top-level keys of the service body.
+    keys: Vec<String>,
+    /// Container paths already mounted.
+    targets: Vec<String>,
+}
+
+struct Net {
+    name: String,
+    /// `172.N.0.0/16` when it has an ipam config.
+    subnet: Option<u8>,
+    external: bool,
+}
+
+/// Variables `.env` defines when it is written.
+const DOTENV: &[(&str, &str)] = &[
+    ("TAG", "1.27-alpine"),
+    ("POSTGRES_USER", "app"),
+    ("POSTGRES_DB", "appdb"),
+    ("WEB_PORT", "8080"),
+    ("LOG_LEVEL", "info"),
+    ("API_KEY", "s3cr3t-key"),
+    ("APP_CONFIG", "debug=false"),
+    ("REGISTRY", "registry.example.com"),
+];
+
+struct Gen<'f> {
+    rng: Rng,
+    features: &'f Features,
+    used: BTreeSet<&'static str>,
+    services: Vec<Svc>,
+    networks: Vec<Net>,
+    volumes: Vec<String>,
+    secrets: Vec<(String, Y)>,
+    configs: Vec<(String, Y)>,
+    aux: Vec<(String, String)>,
+    dotenv: bool,
+    next_port: u16,
+    x_logging: bool,
+    x_common: bool,
+    x_env: bool,
+    app_image_anchored: bool,
+}
+
+impl Gen<'_> {
+    /// Rolls `percent`, and when it hits and `tag` is allowed, records its use.
+    fn on(&mut self, tag: &'static str, percent: u32) -> bool {
+        let hit = self.rng.chance(percent);
+        if hit && self.features.allows(tag) {
+            self.used.insert(tag);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn allowed(&self, tag: &str) -> bool {
+        self.features.allows(tag)
+    }
+
+    fn mark(&mut self, tag: &'static str) {
+        assert!(is_known(tag), "feature tag {tag:?} is not in FEATURES");
+        self.used.insert(tag);
+    }
+
+    fn host_port(&mut self) -> u16 {
+        self.next_port += 1;
+        self.next_port
+    }
+
+    fn aux_file(&mut self, path: &str, content: &str) {
+        if !self.aux.iter().any(|(p, _)| p == path) {
+            self.aux.push((path.to_owned(), content.to_owned()));
+        }
+    }
+
+    /// A duration Go prints as written, or (with `duration-normalize`) one
+    /// it prints differently.
+    fn duration(&mut self, usual: &[&'static str]) -> Y {
+        if self.on("duration-normalize", 25) {
+            plain(self.rng.pick(&["90s", "1m", "2m", "120s", "1h", "1m0s", "3600s"]))
+        } else {
+            plain(self.rng.pick(usual))
+        }
+    }
+
+    fn interp_var(&mut self, name: &str, default: &str) -> String {
+        if self.on("interp", 50) {
+            self.dotenv = true;
+            if self.rng.chance(25) {
+                return format!("${name}");
+            }
+            return format!("${{{name}}}");
+        }
+        if self.on("interp-default", 50) {
+            if self.rng.chance(50) {
+                self.dotenv = true;
+                return format!("${{{name}:-{default}}}");
+            }
+            let op = if self.rng.chance(50) { ":-" } else { "-" };
+            return format!("${{UNSET_{name}{op}{default}}}");
+        }
+        if self.on("interp-required", 40) {
+            self.dotenv = true;
+            return format!("${{{name}:?{name} must be set}}");
+        }
+        DOTENV
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(default, |(_, v)| *v)
+            .to_owned()
+    }
+}
+
+/// Generates case `index` of a run seeded with `seed`.
+pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
+    let case_seed = case_seed(seed, index);
+    let mut g = Gen {
+        rng: Rng::new(case_seed),
+        features,
+        used: BTreeSet::new(),
+        services: Vec::new(),
+        networks: Vec::new(),
+        volumes: Vec::new(),
+        secrets: Vec::new(),
+        configs: Vec::new(),
+        aux: Vec::new(),
+        dotenv: false,
+        // A different hundred per case, so shown cases are easy to tell apart.
+        next_port: 8000 + (index % 50) as u16 * 10,
+        x_logging: false,
+        x_common: false,
+        x_env: false,
+        app_image_anchored: false,
+    };
+    let mut top: Vec<(String, Y)> = Vec::new();
+    if g.on("version-key", 15) {
+        top.push(("version".into(), dq(g.rng.pick(&["3.8", "3", "3.9"]))));
+    }
+    if g.on("top-name", 15) {
+        top.push(("name".into(), plain("myapp")));
+    }
+    if g.on("extensions", 45) {
+        if g.allowed("anchors") && g.rng.chance(70) {
+            g.x_logging = true;
+            top.push((
+                "x-logging".into(),
+                Y::Anchor("default-logging".into(), Box::new(logging_map(&mut g))),
+            ));
+        }
+        if g.allowed("merge-keys") && g.rng.chance(60) {
+            g.x_common = true;
+            let logging = if g.x_logging {
+                g.mark("anchors");
+                plain("*default-logging")
+            } else {
+                logging_map(&mut g)
+            };
+            top.push((
+                "x-common".into(),
+                Y::Anchor(
+                    "common".into(),
+                    Box::new(map(vec![
+                        ("restart", plain("unless-stopped")),
+                        ("logging", logging),
+                    ])),
+                ),
+            ));
+        }
+        if g.allowed("merge-keys") && g.rng.chance(50) {
+            g.x_env = true;
+            top.push((
+                "x-env".into(),
+                Y::Anchor(
+                    "common-env".into(),
+                    Box::new(map(vec![
+                        ("TZ", plain("UTC")),
+                        ("APP_REGION", plain("eu-west-1")),
+                    ])),
+                ),
+            ));
+        }
+        if top.iter().all(|(k, _)| !k.starts_with("x-")) {
+            top.push((
+                "x-project-owner".into(),
+                map(vec![("team", plain("platform")), ("oncall", dq("#platform-oncall"))]),
+            ));
+        }
+    }
+    if g.on("networks", 45) {
+        declare_networks(&mut g);
+    }
+
+    let count = g.rng.range(2, 5);
+    let mut order: Vec<usize> = (0..ARCHETYPES.len()).collect();
+    for i in (1..order.len()).rev() {
+        let j = g.rng.below(i + 1);
+        order.swap(i, j);
+    }
+    let mut services: Vec<(String, Y)> = Vec::new();
+    for &arch in order.iter().take(count) {
+        let (name, body) = service(&mut g, arch, false);
+        services.push((name, body));
+    }
+    let mut profiles = Vec::new();
+    if g.on("profiles", 20) {
+        let last = services.len() - 1;
+        let profile_list = if g.rng.chance(70) {
+            Y::Seq(vec![plain("debug")])
+        } else {
+            Y::Seq(vec![plain("tools"), plain("debug")])
+        };
+        if let Y::Map(entries) = &mut services[last].1 {
+            entries.push(("profiles".into(), profile_list));
+        }
+        g.services[last].profiled = true;
+        g.services[last].keys.push("profiles".into());
+        if g.on("profiles-cli", 50) {
+            profiles.push("debug".to_owned());
+        }
+    }
+    top.push(("services".into(), Y::Map(services)));
+    push_resources(&mut g, &mut top);
+
+    let base_name = if g.rng.chance(70) {
+        "compose.yaml"
+    } else {
+        "docker-compose.yml"
+    };
+    let mut compose = vec![(base_name.to_owned(), render(&top))];
+    if g.on("override", 45) {
+        let name = if g.rng.chance(60) {
+            "compose.override.yaml"
+        } else {
+            "docker-compose.prod.yml"
+        };
+        let text = override_file(&mut g);
+        compose.push((name.to_owned(), text));
+        if g.on("override-third-file", 20) {
+            let text = override_file(&mut g);
+            compose.push(("compose.local.yaml".to_owned(), text));
+        }
+    }
+    if g.dotenv {
+        let text = dotenv_file(&mut g);
+        g.aux.push((".env".into(), text));
+    }
+    let compose_files = compose.iter().map(|(n, _)| n.clone()).collect();
+    let mut files = compose;
+    files.extend(std::mem::take(&mut g.aux));
+    Case {
+        index,
+        project: format!("gen{index:03}"),
+        compose_files,
+        profiles,
+        files,
+        features: g.used,
+    }
+}
+
+fn logging_map(g: &mut Gen<'_>) -> Y {
+    g.mark("logging");
+    match g.rng.below(3) {
+        0 => map(vec![
+            ("driver", plain("json-file")),
+            (
+                "options",
+                map(vec![("max-size", dq("10m")), ("max-file", dq("3"))]),
+            ),
+        ]),
+        1 => map(vec![
+            ("driver", plain("json-file")),
+            (
+                "options",
+                map(vec![("max-size", plain("50m")), ("max-file", plain("5"))]),
+            ),
+        ]),
+        _ => map(vec![
+            ("driver", plain("syslog")),
+            (
+                "options",
+                map(vec![
+                    ("syslog-address", dq("tcp://192.168.0.42:514")),
+                    ("tag", dq("{{.Name}}")),
+                ]),
+            ),
+        ]),
+    }
+}
+
+fn declare_networks(g: &mut Gen<'_>) {
+    g.networks.push(Net {
+        name: "frontend".into(),
+        subnet: None,
+        external: false,
+    });
+    g.networks.push(Net {
+        name: "backend".into(),
+        subnet: None,
+        external: false,
+    });
+    if g.on("networks-ipv4", 40) {
+        let octet = 20 + g.rng.below(10) as u8;
+        g.networks[1].subnet = Some(octet);
+    }
+    if g.on("networks-external", 30) {
+        g.networks.push(Net {
+            name: "proxy".into(),
+            subnet: None,
+            external: true,
+        });
+    }
+}
+
+fn network_body(g: &mut Gen<'_>, net: usize) -> Y {
+    let name = g.networks[net].name.clone();
+    if g.networks[net].external {
+        return if g.rng.chance(50) {
+            map(vec![("external", plain("true"))])
+        } else {
+            map(vec![
+                ("external", plain("true")),
+                ("name", plain("traefik_proxy")),
+            ])
+        };
+    }
+    let mut entries: Vec<(&str, Y)> = Vec::new();
+    if g.rng.chance(40) {
+        entries.push(("driver", plain("bridge")));
+    }
+    if name == "backend" && g.on("networks-internal", 40) {
+        entries.push(("internal", plain("true")));
+    }
+    if let Some(octet) = g.networks[net].subnet {
+        entries.push((
+            "ipam",
+            map(vec![
+                ("driver", plain("default")),
+                (
+                    "config",
+                    Y::Seq(vec![map(vec![
+                        ("subnet", plain(&format!("172.{octet}.0.0/16"))),
+                        ("gateway", plain(&format!("172.{octet}.0.1"))),
+                    ])]),
+                ),
+            ]),
+        ));
+    }
+    if entries.is_empty() && g.on("resources-null", 50) {
+        return Y::S(String::new());
+    }
+    map(entries)
+}
+
+fn push_resources(g: &mut Gen<'_>, top: &mut Vec<(String, Y)>) {
+    if !g.networks.is_empty() {
+        let mut nets = Vec::new();
+        for i in 0..g.networks.len() {
+            let body = network_body(g, i);
+            nets.push((g.networks[i].name.clone(), body));
+        }
+        top.push(("networks".into(), Y::Map(nets)));
+    }
+    if !g.volumes.is_empty() {
+        let mut vols = Vec::new();
+        for name in g.volumes.clone() {
+            let body = if g.on("volumes-external", 10) {
+                map(vec![("external", plain("true"))])
+            } else if g.on("volumes-top", 35) {
+                match g.rng.below(4) {
+                    0 => map(vec![("driver", plain("local"))]),
+                    1 => map(vec![
+                        ("driver", plain("local")),
+                        (
+                            "driver_opts",
+                            map(vec![
+                                ("type", plain("none")),
+                                ("o", plain("bind")),
+                                ("device", plain(&format!("/srv/{name}"))),
+                            ]),
+                        ),
+                    ]),
+                    2 => map(vec![(
+                        "labels",
+                        map(vec![("com.example.backup", dq("daily"))]),
+                    )]),
+                    _ => map(vec![("name", plain(&format!("shared-{name}")))]),
+                }
+            } else if g.on("resources-null", 50) {
+                Y::S(String::new())
+            } else {
+                Y::Map(Vec::new())
+            };
+            vols.push((name, body));
+        }
+        top.push(("volumes".into(), Y::Map(vols)));
+    }
+    if !g.secrets.is_empty() {
+        top.push(("secrets".into(), Y::Map(std::mem::take(&mut g.secrets))));
+    }
+    if !g.configs.is_empty() {
+        top.push(("configs".into(), Y::Map(std::mem::take(&mut g.configs))));
+    }
+}
+
+/// Generates one service; `late` is true for a service an override file adds.
+fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
+    let a = &ARCHETYPES[arch];
+    let name = if late {
+        format!("{}-extra", a.name)
+    } else {
+        a.name.to_owned()
+    };
+    let index = g.services.len();
+    g.services.push(Svc {
+        name: name.clone(),
+        arch,
+        profiled: false,
+        healthcheck: false,
+        has_image: false,
+        keys: Vec::new(),
+        targets: Vec::new(),
+    });
+    let mut m: Vec<(String, Y)> = Vec::new();
+    let mut merged_common = false;
+    if g.x_common && g.on("merge-keys", 50) {
+        merged_common = true;
+        m.push(("<<".into(), plain("*common")));
+    }
+
+    // image / build
+    let build = a.build.is_some() && g.on("build", 70);
+    if !build || g.rng.chance(40) {
+        g.services[index].has_image = true;
+        m.push(("image".into(), image_value(g, a)));
+    }
+    if build {
+        m.push(("build".into(), build_value(g, a)));
+    }
+    if g.on("misc", 20) {
+        if !late && g.rng.chance(50) {
+            m.push(("container_name".into(), plain(&format!("myapp-{name}"))));
+        }
+        if g.rng.chance(40) {
+            m.push(("hostname".into(), plain(&name)));
+        }
+        if g.rng.chance(40) {
+            m.push(("working_dir".into(), plain("/app")));
+        }
+        if g.rng.chance(30) {
+            m.push(("platform".into(), plain("linux/amd64")));
+        }
+        if g.rng.chance(30) {
+            let policy = if build { "build" } else { "missing" };
+            m.push(("pull_policy".into(), plain(policy)));
+        }
+        if g.rng.chance(30) {
+            m.push(("tty".into(), plain("true")));
+            m.push(("stdin_open".into(), plain("true")));
+        }
+    }
+    if g.on("command-string", 30) {
+        m.push(("command".into(), command_string(g, a)));
+    } else if g.on("command-list", 25) {
+        m.push(("command".into(), command_list(a)));
+    }
+    if g.on("entrypoint", 12) {
+        let value = match g.rng.below(3) {
+            0 => plain("/docker-entrypoint.sh"),
+            1 => Y::Seq(vec![dq("/bin/sh"), dq("-c")]),
+            _ => dq("tini -- /usr/local/bin/start.sh"),
+        };
+        m.push(("entrypoint".into(), value));
+    }
+    if let Some(env) = environment(g) {
+        m.push(("environment".into(), env));
+    }
+    if let Some(env_file) = env_file(g, &name) {
+        m.push(("env_file".into(), env_file));
+    }
+    if a.port > 0 && g.rng.chance(60) {
+        let ports = ports(g, a.port);
+        if !ports.is_empty() {
+            m.push(("ports".into(), Y::Seq(ports)));
+        }
+    }
+    if a.port > 0 && g.on("expose", 10) {
+        m.push((
+            "expose".into(),
+            Y::Seq(vec![dq(&a.port.to_string()), plain("9100")]),
+        ));
+    }
+    if g.rng.chance(55) {
+        let vols = volumes(g, index);
+        if !vols.is_empty() {
+            m.push(("volumes".into(), Y::Seq(vols)));
+        }
+    }
+    if g.on("tmpfs", 12) {
+        let value = if g.rng.chance(50) {
+            plain("/run")
+        } else {
+            Y::Seq(vec![plain("/run"), plain("/tmp:size=64m")])
+        };
+        m.push(("tmpfs".into(), value));
+    }
+    if let Some(labels) = labels(g, &name) {
+        m.push(("labels".into(), labels));
+    }
+    if let Some(deps) = depends_on(g, index) {
+        m.push(("depends_on".into(), deps));
+    }
+    if let Some((health, enabled)) = healthcheck(g, a) {
+        g.services[index].healthcheck = enabled;
+        m.push(("healthcheck".into(), health));
+    }
+    let mut has_deploy_resources = false;
+    let named_container = m.iter().any(|(k, _)| k == "container_name");
+    if let Some((deploy, resources)) = deploy(g, named_container) {
+        has_deploy_resources = resources;
+        m.push(("deploy".into(), deploy));
+    }
+    if !has_deploy_resources && g.on("legacy-limits", 10) {
+        m.push(("mem_limit".into(), plain("512m")));
+        m.push(("cpus".into(), plain("0.5")));
+    }
+    if !merged_common && g.on("restart", 50) {
+        let value = match g.rng.below(6) {
+            0 => dq("no"),
+            1 => plain("no"),
+            2 => plain("always"),
+            3 => plain("on-failure"),
+            4 => dq("on-failure:3"),
+            _ => plain("unless-stopped"),
+        };
+        m.push(("restart".into(), value));
+    }
+    if g.on("read-only", 10) {
+        m.push(("read_only".into(), plain("true")));
+    }
+    if g.on("user", 15) {
+        let value = match g.rng.below(3) {
+            0 => dq("1000:1000"),
+            1 => dq("1000"),
+            _ => plain("node"),
+        };
+        m.push(("user".into(), value));
+    }
+    if g.on("caps", 12) {
+        m.push(("cap_drop".into(), Y::Seq(vec![plain("ALL")])));
+        m.push((
+            "cap_add".into(),
+            Y::Seq(vec![plain("NET_BIND_SERVICE"), plain("CHOWN")]),
+        ));
+    }
+    if g.on("ulimits", 12) {
+        let mut entries = vec![(
+            "nofile",
+            map(vec![("soft", plain("20000")), ("hard", plain("40000"))]),
+        )];
+        if g.rng.chance(50) {
+            entries.push(("nproc", plain("65535")));
+        }
+        if g.rng.chance(40) {
+            entries.push((
+                "memlock",
+                map(vec![("soft", plain("-1")), ("hard", plain("-1"))]),
+            ));
+        }
+        m.push(("ulimits".into(), map(entries)));
+    }
+    if g.on("sysctls", 8) {
+        let value = if g.rng.chance(50) {
+            map(vec![("net.core.somaxconn", plain("1024"))])
+        } else {
+            Y::Seq(vec![plain("net.ipv4.tcp_syncookies=0")])
+        };
+        m.push(("sysctls".into(), value));
+    }
+    if g.on("dns", 8) {
+        let value = if g.rng.chance(50) {
+            plain("8.8.8.8")
+        } else {
+            Y::Seq(vec![plain("1.1.1.1"), plain("9.9.9.9")])
+        };
+        m.push(("dns".into(), value));
+    }
+    if g.on("security-opt", 8) {
+        m.push((
+            "security_opt".into(),
+            Y::Seq(vec![plain("no-new-privileges:true")]),
+        ));
+    }
+    if g.on("shm-size", 8) {
+        let value = if g.rng.chance(50) {
+            plain("256m")
+        } else {
+            dq("1gb")
+        };
+        m.push(("shm_size".into(), value));
+    }
+    if let Some(nets) = service_networks(g, &name) {
+        m.push(("networks".into(), nets));
+    }
+    if let Some(extra) = extra_hosts(g) {
+        m.push(("extra_hosts".into(), extra));
+    }
+    if !merged_common && g.rng.chance(25) {
+        if g.x_logging && g.on("anchors", 60) {
+            m.push(("logging".into(), plain("*default-logging")));
+        } else if g.allowed("logging") {
+            let value = logging_map(g);
+            m.push(("logging".into(), value));
+        }
+    }
+    if let Some(secrets) = service_secrets(g, &name) {
+        m.push(("secrets".into(), secrets));
+    }
+    if let Some(configs) = service_configs(g, a) {
+        m.push(("configs".into(), configs));
+    }
+    if g.on("stop-grace", 12) {
+        let value = g.duration(&["10s", "30s", "1m30s", "45s"]);
+        m.push(("stop_grace_period".into(), value));
+        if g.rng.chance(40) {
+            m.push(("stop_signal".into(), plain("SIGINT")));
+        }
+    }
+    if g.on("init", 10) {
+        m.push(("init".into(), plain("true")));
+    }
+    if g.used.contains("extensions") && g.on("extensions", 20) {
+        m.push((
+            "x-traefik".into(),
+            map(vec![("enabled", plain("true")), ("port", plain("8080"))]),
+        ));
+    }
+    g.services[index].keys = m.iter().map(|(k, _)| k.clone()).collect();
+    (name, Y::Map(m))
+}
+
+fn image_value(g: &mut Gen<'_>, a: &Archetype) -> Y {
+    let shared = a.image.starts_with("ghcr.io/acme/api");
+    if shared && g.app_image_anchored {
+        g.mark("anchors");
+        return plain("*app-image");
+    }
+    let image = if a.name == "web" {
+        format!("nginx:{}", g.interp_var("TAG", "1.27-alpine"))
+    } else if shared && g.rng.chance(30) {
+        format!(
+            "{}/acme/api:1.4.2",
+            g.interp_var("REGISTRY", "registry.example.com")
+        )
+    } else {
+        a.image.to_owned()
+    };
+    let value = text(&image);
+    if shared && g.on("anchors", 50) {
+        g.app_image_anchored = true;
+        return Y::Anchor("app-image".into(), Box::new(value));
+    }
+    value
+}
+
+fn build_value(g: &mut Gen<'_>, a: &Archetype) -> Y {
+    let context = a.build.unwrap_or(".");
+    if g.rng.chance(35) {
+        return plain(if g.rng.chance(80) { context } else { "." });
+    }
+    let mut entries = vec![("context", plain(context))];
+    if g.rng.chance(50) {
+        entries.push((
+            "dockerfile",
+            plain(g.rng.pick(&["Dockerfile", "Dockerfile.prod", "docker/Dockerfile"])),
+        ));
+    }
+    if g.on("build-args", 60) {
+        let args = if g.rng.chance(50) {
+            let mut args = vec![
+                ("NODE_ENV", plain("production")),
+                ("APP_VERSION", dq("1.4.2")),
+            ];
+            if g.rng.chance(40) {
+                args.push(("BUILD_JOBS", plain("4")));
+            }
+            map(args)
+        } else {
+            let mut args = vec![plain("NODE_ENV=production"), plain("APP_VERSION=1.4.2")];
+            if g.rng.chance(40) {
+                args.push(dq("PIP_EXTRA_INDEX_URL=https://pypi.example.com/simple"));
+            }
+            Y::Seq(args)
+        };
+        entries.push(("args", args));
+    }
+    if g.rng.chance(35) {
+        entries.push(("target", plain("production")));
+    }
+    map(entries)
+}
+
+fn command_string(g: &mut Gen<'_>, a: &Archetype) -> Y {
+    if g.on("dollar-escape", 25) {
+        return dq("sh -c 'echo starting on $$HOSTNAME && exec nginx -g \"daemon off;\"'");
+    }
+    match (a.name, g.rng.below(3)) {
+        ("worker", _) => plain("celery -A app worker --loglevel=info --concurrency 4"),
+        ("cache", _) => plain("redis-server --appendonly yes --maxmemory 256mb"),
+        ("db", _) => plain("postgres -c max_connections=200 -c shared_buffers=256MB"),
+        (_, 0) => plain(
+            "bash -c \"python manage.py migrate && gunicorn app.wsgi -b 0.0.0.0:8000\"",
+        ),
+        (_, 1) => sq("sh -c 'npm ci && npm run start -- --host \"0.0.0.0\"'"),
+        _ => plain("npm run start"),
+    }
+}
+
+fn command_list(a: &Archetype) -> Y {
+    match a.name {
+        "worker" => Y::Seq(vec![
+            dq("celery"),
+            dq("-A"),
+            dq("app"),
+            dq("worker"),
+            dq("--loglevel=info"),
+        ]),
+        "cache" => Y::Seq(vec![plain("redis-server"), plain("--appendonly"), dq("yes")]),
+        _ => Y::Seq(vec![dq("npm"), dq("run"), dq("start")]),
+    }
+}
+
+/// One environment value in both spellings: a map value, a list item.
+fn env_entry(g: &mut Gen<'_>) -> (String, Y, Y) {
+    let kind = g.rng.below(12);
+    let (key, map_value, list_item) = match kind {
+        0 => ("NODE_ENV", plain("production"), plain("NODE_ENV=production")),
+        1 => ("PORT", plain("8080"), plain("PORT=8080")),
+        2 => ("WORKERS", dq("4"), dq("WORKERS=4")),
+        3 => ("RATIO", plain("0.75"), plain("RATIO=0.75")),
+        4 => ("DEBUG", plain("false"), plain("DEBUG=false")),
+        5 => (
+            "REDIS_URL",
+            plain("redis://cache:6379/0"),
+            plain("REDIS_URL=redis://cache:6379/0"),
+        ),
+        6 => (
+            "JAVA_OPTS",
+            dq("-Xms512m -Xmx512m -Dfile.encoding=UTF-8"),
+            plain("JAVA_OPTS=-Xms512m -Xmx512m -Dfile.encoding=UTF-8"),
+        ),
+        7 if g.on("env-yes-no", 60) => {
+            let word = g.rng.pick(&["yes", "no", "on", "off"]);
+            ("ALLOW_EMPTY_PASSWORD", plain(word), plain(&format!("ALLOW_EMPTY_PASSWORD={word}")))
+        }
+        8 if g.on("env-empty", 60) => {
+            let map_value = if g.rng.chance(50) { dq("") } else { sq("") };
+            ("EMPTY_SETTING", map_value, plain("EMPTY_SETTING="))
+        }
+        9 if g.on("env-null", 60) => {
+            // A passthrough: `.env` defines LOG_LEVEL, not HTTP_PROXY.
+            let key = if g.rng.chance(50) {
+                g.dotenv = true;
+                "LOG_LEVEL"
+            } else {
+                "HTTP_PROXY"
+            };
+            let map_value = Y::S(g.rng.pick(&["", "null", "~"]).to_string());
+            (key, map_value, plain(key))
+        }
+        10 => {
+            let user = g.interp_var("POSTGRES_USER", "app");
+            let db = g.interp_var("POSTGRES_DB", "appdb");
+            let url = format!("postgres://{user}:secret@db:5432/{db}");
+            let item = format!("DATABASE_URL={url}");
+            ("DATABASE_URL", text(&url), text(&item))
+        }
+        11 if g.on("interp-unset", 50) => (
+            "BUILD_ID",
+            plain("${BUILD_ID}"),
+            plain("BUILD_ID=${BUILD_ID}"),
+        ),
+        _ => ("TZ", plain("Europe/Paris"), plain("TZ=Europe/Paris")),
+    };
+    (key.to_owned(), map_value, list_item)
+}
+
+fn env_entries(g: &mut Gen<'_>, count: usize) -> Vec<(String, Y, Y)> {
+    let mut entries: Vec<(String, Y, Y)> = Vec::new();
+    for _ in 0..count {
+        let entry = env_entry(g);
+        if !entries.iter().any(|(k, ..)| *k == entry.0) {
+            entries.push(entry);
+        }
+    }
+    entries
+}
+
+fn environment(g: &mut Gen<'_>) -> Option<Y> {
+    let as_map = g.rng.chance(50);
+    let tag = if as_map { "env-map" } else { "env-list" };
+    if !g.on(tag, 60) {
+        return None;
+    }
+    let count = g.rng.range(1, 5);
+    let entries = env_entries(g, count);
+    if as_map {
+        let mut m: Vec<(String, Y)> = Vec::new();
+        if g.x_env && g.on("merge-keys", 50) {
+            m.push(("<<".into(), plain("*common-env")));
+        }
+        m.extend(entries.into_iter().map(|(k, v, _)| (k, v)));
+        Some(Y::Map(m))
+    } else {
+        Some(Y::Seq(entries.into_iter().map(|(_, _, i)| i).collect()))
+    }
+}
+
+fn env_file(g: &mut Gen<'_>, service: &str) -> Option<Y> {
+    let optional = g.on("env-file-optional", 10);
+    let plain_form = g.on("env-file", 15);
+    if !optional && !plain_form {
+        return None;
+    }
+    let own = format!("./{service}.env");
+    let content = format!(
+        "# settings for {service}\n{}_WORKERS=4\nGREETING=\"hello world\"\nEMPTY_FROM_FILE=\nexport EXPORTED=1\n",
+        service.to_ascii_uppercase().replace('-', "_")
+    );
+    g.aux_file(&own[2..], &content);
+    if optional {
+        let mut items = Vec::new();
+        if plain_form {
+            items.push(map(vec![("path", plain(&own))]));
+        }
+        items.push(map(vec![
+            ("path", plain("./local.env")),
+            ("required", plain("false")),
+        ]));
+        return Some(Y::Seq(items));
+    }
+    if g.rng.chance(50) {
+        Some(plain(&own))
+    } else {
+        g.aux_file("common.env", "TZ=UTC\nLANG=C.UTF-8\n");
+        Some(Y::Seq(vec![plain("common.env"), plain(&own)]))
+    }
+}
+
+fn ports(g: &mut Gen<'_>, target: u16) -> Vec<Y> {
+    let mut out = Vec::new();
+    let count = g.rng.range(1, 3);
+    for n in 0..count {
+        let target = target + n as u16;
+        let published = g.host_port();
+        let kind = g.rng.below(8);
+        let item = match kind {
+            0 if g.on("ports-ip", 60) => {
+                if g.rng.chance(70) {
+                    dq(&format!("127.0.0.1:{published}:{target}"))
+                } else {
+                    dq(&format!("127.0.0.1::{target}"))
+                }
+            }
+            1 if g.on("ports-protocol", 60) => {
+                let proto = if g.rng.chance(60) { "udp" } else { "tcp" };
+                if g.allowed("ports-ip") && g.rng.chance(50) {
+                    g.mark("ports-ip");
+                    dq(&format!("127.0.0.1:{published}:{target}/{proto}"))
+                } else {
+                    dq(&format!("{published}:{target}/{proto}"))
+                }
+            }
+            2 if g.on("ports-range", 60) => {
+                let base = 9000 + (g.next_port - 8000) * 3;
+                g.next_port += 3;
+                match g.rng.below(3) {
+                    0 => dq(&format!("{base}-{}:{base}-{}", base + 2, base + 2)),
+                    1 => dq(&format!("{base}-{}", base + 1)),
+                    _ => dq(&format!("{base}-{}:{target}", base + 2)),
+                }
+            }
+            3 if g.on("ports-long", 70) => {
+                let mut entries = vec![("target", plain(&target.to_string()))];
+                let published = if g.rng.chance(50) {
+                    dq(&published.to_string())
+                } else {
+                    plain(&published.to_string())
+                };
+                entries.push(("published", published));
+                if g.rng.chance(60) {
+                    entries.push(("protocol", plain("tcp")));
+                }
+                if g.rng.chance(50) {
+                    entries.push(("mode", plain(g.rng.pick(&["host", "ingress"]))));
+                }
+                if g.rng.chance(30) {
+                    entries.push(("host_ip", plain("127.0.0.1")));
+                }
+                if g.rng.chance(30) {
+                    entries.push(("name", plain("http")));
+                    entries.push(("app_protocol", plain("http")));
+                }
+                map(entries)
+            }
+            4 if g.on("ports-ipv6", 30) => dq(&format!("[::1]:{published}:{target}")),
+            5 if g.allowed("interp") || g.allowed("interp-default") => {
+                let host = g.interp_var("WEB_PORT", "8080");
+                if host.contains('$') {
+                    dq(&format!("{host}:{target}"))
+                } else if g.on("ports-short", 100) {
+                    dq(&format!("{published}:{target}"))
+                } else {
+                    continue;
+                }
+            }
+            _ if g.on("ports-short", 80) => match g.rng.below(4) {
+                0 => dq(&target.to_string()),
+                1 => plain(&target.to_string()),
+                2 => plain(&format!("{published}:{target}")),
+                _ => dq(&format!("{published}:{target}")),
+            },
+            _ => continue,
+        };
+        out.push(item);
+    }
+    out
+}
+
+fn named_volume(g: &mut Gen<'_>, service: &str) -> String {
+    let name = match service {
+        "db" => "dbdata".to_owned(),
+        "cache" => "redis-data".to_owned(),
+        "grafana" => "grafana-storage".to_owned(),
+        other => format!("{other}-data"),
+    };
+    if !g.volumes.contains(&name) {
+        g.volumes.push(name.clone());
+    }
+    name
+}
+
+fn volumes(g: &mut Gen<'_>, index: usize) -> Vec<Y> {
+    let service = g.services[index].name.clone();
+    let mut out = Vec::new();
+    let count = g.rng.range(1, 3);
+    for _ in 0..count {
+        let kind = g.rng.below(7);
+        let (target, item) = match kind {
+            0 if g.on("volumes-named", 80) => {
+                let vol = named_volume(g, &service);
+                let target = "/var/lib/data".to_owned();
+                let opt = if g.rng.chance(25) {
+                    ":ro"
+                } else if g.on("volumes-options", 20) {
+                    ":nocopy"
+                } else {
+                    ""
+                };
+                (target.clone(), plain(&format!("{vol}:{target}{opt}")))
+            }
+            1 if g.on("volumes-bind", 80) => {
+                let (source, target) = g.rng.pick(&[
+                    ("./data", "/data"),
+                    (".", "/app"),
+                    ("./config/app.yml", "/etc/app/app.yml"),
+                    ("../shared", "/shared"),
+                    ("./nginx/conf.d", "/etc/nginx/conf.d"),
+                ]);
+                let opt = if g.rng.chance(40) {
+                    ":ro"
+                } else if g.rng.chance(20) {
+                    ":rw"
+                } else if g.on("volumes-options", 20) {
+                    g.rng.pick(&[":z", ":cached", ":ro,z"])
+                } else {
+                    ""
+                };
+                (target.to_owned(), plain(&format!("{source}:{target}{opt}")))
+            }
+            2 if g.on("volumes-abs", 60) => {
+                let (source, target) = g.rng.pick(&[
+                    ("/var/run/docker.sock", "/var/run/docker.sock"),
+                    ("/etc/localtime", "/etc/localtime"),
+                    ("/srv/backups", "/backups"),
+                ]);
+                let opt = if g.rng.chance(50) { ":ro" } else { "" };
+                (target.to_owned(), plain(&format!("{source}:{target}{opt}")))
+            }
+            3 if g.on("volumes-home", 30) => (
+                "/root/.aws".to_owned(),
+                plain("~/.aws:/root/.aws:ro"),
+            ),
+            4 if g.on("volumes-anon", 40) => (
+                "/app/node_modules".to_owned(),
+                plain("/app/node_modules"),
+            ),
+            5 if g.on("volumes-long", 70) => {
+                let shape = g.rng.below(3);
+                match shape {
+                    0 => {
+                        let vol = named_volume(g, &service);
+                        let mut entries = vec![
+                            ("type", plain("volume")),
+                            ("source", plain(&vol)),
+                            ("target", plain("/var/lib/data")),
+                        ];
+                        if g.rng.chance(50) {
+                            entries.push(("volume", map(vec![("nocopy", plain("true"))])));
+                        }
+                        ("/var/lib/data".to_owned(), map(entries))
+                    }
+                    1 => {
+                        let mut entries = vec![
+                            ("type", plain("bind")),
+                            ("source", plain("./config")),
+                            ("target", plain("/etc/app")),
+                        ];
+                        if g.rng.chance(60) {
+                            entries.push(("read_only", plain("true")));
+                        }
+                        if g.rng.chance(50) {
+                            entries.push((
+                                "bind",
+                                map(vec![("create_host_path", plain("true"))]),
+                            ));
+                        }
+                        ("/etc/app".to_owned(), map(entries))
+                    }
+                    _ => {
+                        let size = if g.rng.chance(50) {
+                            plain("67108864")
+                        } else {
+                            dq("64m")
+                        };
+                        (
+                            "/run/cache".to_owned(),
+                            map(vec![
+                                ("type", plain("tmpfs")),
+                                ("target", plain("/run/cache")),
+                                ("tmpfs", map(vec![("size", size)])),
+                            ]),
+                        )
+                    }
+                }
+            }
+            _ => continue,
+        };
+        if g.services[index].targets.contains(&target) {
+            continue;
+        }
+        g.services[index].targets.push(target);
+        out.push(item);
+    }
+    out
+}
+
+fn labels(g: &mut Gen<'_>, service: &str) -> Option<Y> {
+    let as_map = g.rng.chance(50);
+    let tag = if as_map { "labels-map" } else { "labels-list" };
+    if !g.on(tag, 35) {
+        return None;
+    }
+    let mut pairs: Vec<(String, String)> = vec![
+        ("com.example.team".into(), "platform".into()),
+        ("com.example.service".into(), service.into()),
+    ];
+    if service == "proxy" || service == "web" || g.rng.chance(30) {
+        pairs.push(("traefik.enable".into(), "true".into()));
+        pairs.push((
+            format!("traefik.http.routers.{service}.rule"),
+            format!("Host(`{service}.example.com`)"),
+        ));
+    }
+    if g.on("interp-unset", 30) {
+        pairs.push(("com.example.build".into(), "${BUILD_ID}".into()));
+    }
+    if as_map {
+        Some(Y::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    let value = if v == "true" && g.rng.chance(50) {
+                        plain("true")
+                    } else {
+                        text(&v)
+                    };
+                    (k, value)
+                })
+                .collect(),
+        ))
+    } else {
+        Some(Y::Seq(
+            pairs
+                .into_iter()
+                .map(|(k, v)| text(&format!("{k}={v}")))
+                .collect(),
+        ))
+    }
+}
+
+fn depends_on(g: &mut Gen<'_>, index: usize) -> Option<Y> {
+    let candidates: Vec<usize> = (0..index).filter(|&i| !g.services[i].profiled).collect();
+    if candidates.is_empty() || !g.rng.chance(55) {
+        return None;
+    }
+    let count = g.rng.range(1, candidates.len().min(3));
+    let mut chosen: Vec<usize> = Vec::new();
+    for _ in 0..count {
+        let pick = g.rng.pick(&candidates);
+        if !chosen.contains(&pick) {
+            chosen.push(pick);
+        }
+    }
+    depends_on_value(g, &chosen)
+}
+
+fn depends_on_value(g: &mut Gen<'_>, chosen: &[usize]) -> Option<Y> {
+    if g.rng.chance(45) {
+        if !g.on("depends-list", 100) {
+            return None;
+        }
+        return Some(Y::Seq(
+            chosen
+                .iter()
+                .map(|&i| plain(&g.services[i].name))
+                .collect(),
+        ));
+    }
+    if !g.on("depends-map", 100) {
+        return None;
+    }
+    let mut entries = Vec::new();
+    for &i in chosen {
+        let condition = if g.services[i].healthcheck && g.rng.chance(70) {
+            "service_healthy"
+        } else if g.rng.chance(15) {
+            "service_completed_successfully"
+        } else {
+            "service_started"
+        };
+        let mut body = vec![("condition", plain(condition))];
+        if g.on("depends-options", 30) {
+            if g.rng.chance(50) {
+                body.push(("restart", plain("true")));
+            } else {
+                body.push(("required", plain("false")));
+            }
+        }
+        entries.push((g.services[i].name.clone(), map(body)));
+    }
+    Some(Y::Map(entries))
+}
+
+/// A healthcheck, and whether it is enabled.
+fn healthcheck(g: &mut Gen<'_>, a: &Archetype) -> Option<(Y, bool)> {
+    if g.on("healthcheck-disable", 4) {
+        let value = if g.rng.chance(50) {
+            map(vec![("disable", plain("true"))])
+        } else {
+            map(vec![("test", Y::Seq(vec![dq("NONE")]))])
+        };
+        return Some((value, false));
+    }
+    if matches!(a.health, Health::None) || !g.on("healthcheck", 45) {
+        return None;
+    }
+    let test = match (a.health, g.rng.below(2)) {
+        (Health::Postgres, 0) => Y::Seq(vec![
+            dq("CMD-SHELL"),
+            dq("pg_isready -U postgres -d postgres"),
+        ]),
+        (Health::Postgres, _) => Y::Seq(vec![dq("CMD"), dq("pg_isready"), dq("-U"), dq("postgres")]),
+        (Health::Redis, 0) => Y::Seq(vec![dq("CMD"), dq("redis-cli"), dq("ping")]),
+        (Health::Redis, _) => dq("redis-cli ping | grep PONG"),
+        (_, 0) => plain("curl -fsS http://localhost/health || exit 1"),
+        _ => Y::Seq(vec![
+            dq("CMD"),
+            dq("wget"),
+            dq("--spider"),
+            dq("-q"),
+            dq("http://localhost/healthz"),
+        ]),
+    };
+    let mut entries = vec![("test", test)];
+    if g.rng.chance(80) {
+        let interval = g.duration(&["10s", "5s", "30s", "1m30s"]);
+        entries.push(("interval", interval));
+    }
+    if g.rng.chance(70) {
+        let timeout = g.duration(&["5s", "3s", "10s"]);
+        entries.push(("timeout", timeout));
+    }
+    if g.rng.chance(70) {
+        entries.push(("retries", plain(g.rng.pick(&["3", "5", "10"]))));
+    }
+    if g.rng.chance(50) {
+        let start = g.duration(&["30s", "10s", "40s"]);
+        entries.push(("start_period", start));
+    }
+    if g.rng.chance(20) {
+        entries.push(("start_interval", plain("2s")));
+    }
+    Some((map(entries), true))
+}
+
+/// deploy, and whether it has resources. A named container runs once, so
+/// it gets no replicas.
+fn deploy(g: &mut Gen<'_>, named_container: bool) -> Option<(Y, bool)> {
+    if !g.rng.chance(30) {
+        return None;
+    }
+    let mut entries: Vec<(&str, Y)> = Vec::new();
+    let mut resources = false;
+    if !named_container && g.on("deploy-replicas", 40) {
+        entries.push(("replicas", plain(g.rng.pick(&["1", "2", "3"]))));
+        if g.rng.chance(30) {
+            entries.push(("labels", map(vec![("com.example.tier", plain("app"))])));
+        }
+    }
+    if g.on("deploy-resources", 60) {
+        resources = true;
+        let cpus = match g.rng.below(4) {
+            0 => plain("0.5"),
+            1 => sq("0.50"),
+            2 => plain("2"),
+            _ => dq("1.5"),
+        };
+        let memory = plain(g.rng.pick(&["512M", "1g", "256m", "1G", "2048M"]));
+        let mut limits = vec![("cpus", cpus), ("memory", memory)];
+        if g.rng.chance(20) {
+            limits.push(("pids", plain("200")));
+        }
+        let mut res = vec![("limits", map(limits))];
+        if g.rng.chance(50) {
+            res.push((
+                "reservations",
+                map(vec![("cpus", sq("0.25")), ("memory", plain("128M"))]),
+            ));
+        }
+        entries.push(("resources", map(res)));
+    }
+    if g.on("deploy-restart", 30) {
+        let delay = g.duration(&["5s", "10s"]);
+        let window = g.duration(&["30s", "45s"]);
+        entries.push((
+            "restart_policy",
+            map(vec![
+                ("condition", plain(g.rng.pick(&["on-failure", "any"]))),
+                ("delay", delay),
+                ("max_attempts", plain("3")),
+                ("window", window),
+            ]),
+        ));
+    }
+    if g.on("deploy-update", 25) {
+        let delay = g.duration(&["10s", "5s"]);
+        entries.push((
+            "update_config",
+            map(vec![
+                ("parallelism", plain("2")),
+                ("delay", delay),
+                ("order", plain("start-first")),
+                ("failure_action", plain("rollback")),
+            ]),
+        ));
+        if g.rng.chance(30) {
+            entries.push((
+                "rollback_config",
+                map(vec![("parallelism", plain("1")), ("order", plain("stop-first"))]),
+            ));
+        }
+    }
+    if entries.is_empty() {
+        return None;
+    }
+    Some((map(entries), resources))
+}
+
+fn service_networks(g: &mut Gen<'_>, service: &str) -> Option<Y> {
+    if g.networks.is_empty() || !g.rng.chance(65) {
+        return None;
+    }
+    let mut chosen: Vec<usize> = Vec::new();
+    match service {
+        "web" | "proxy" | "frontend" => chosen.push(0),
+        "db" | "cache" | "queue" => chosen.push(1),
+        _ => {
+            chosen.push(0);
+            chosen.push(1);
+        }
+    }
+    if (service == "proxy" || service == "web") && g.networks.len() > 2 {
+        chosen.push(2);
+    }
+    if g.rng.chance(50) {
+        if !g.on("networks-map", 100) {
+            return None;
+        }
+        let mut entries = Vec::new();
+        for &n in &chosen {
+            let mut body = Vec::new();
+            if g.on("networks-aliases", 40) {
+                body.push((
+                    "aliases",
+                    Y::Seq(vec![plain(&format!("{service}.internal"))]),
+                ));
+            }
+            if let Some(octet) = g.networks[n].subnet {
+                if g.on("networks-ipv4", 70) {
+                    let host = 10 + g.services.len();
+                    body.push(("ipv4_address", plain(&format!("172.{octet}.0.{host}"))));
+                }
+            }
+            let value = if body.is_empty() {
+                if g.rng.chance(50) {
+                    Y::S(String::new())
+                } else {
+                    Y::Map(Vec::new())
+                }
+            } else {
+                map(body)
+            };
+            entries.push((g.networks[n].name.clone(), value));
+        }
+        Some(Y::Map(entries))
+    } else {
+        Some(Y::Seq(
+            chosen
+                .iter()
+                .map(|&n| plain(&g.networks[n].name))
+                .collect(),
+        ))
+    }
+}
+
+fn extra_hosts(g: &mut Gen<'_>) -> Option<Y> {
+    if g.on("extra-hosts-list", 10) {
+        let mut items = vec![dq("host.docker.internal:host-gateway")];
+        if g.rng.chance(50) {
+            items.push(dq("db.local=10.0.0.5"));
+        } else {
+            items.push(dq("legacy.example.com:192.168.1.20"));
+        }
+        return Some(Y::Seq(items));
+    }
+    if g.on("extra-hosts-map", 8) {
+        return Some(map(vec![
+            ("host.docker.internal", plain("host-gateway")),
+            ("db.local", dq("10.0.0.5")),
+        ]));
+    }
+    None
+}
+
+fn file_mode(g: &mut Gen<'_>) -> Y {
+    if g.on("file-mode-octal", 50) {
+        match g.rng.below(3) {
+            0 => plain("0440"),
+            1 => plain("0o440"),
+            _ => dq("0440"),
+        }
+    } else {
+        plain(g.rng.pick(&["288", "292", "256"]))
+    }
+}
+
+fn service_secrets(g: &mut Gen<'_>, service: &str) -> Option<Y> {
+    if !g.on("secrets", 22) {
+        return None;
+    }
+    let name = "db_password".to_owned();
+    if !g.secrets.iter().any(|(n, _)| *n == name) {
+        g.aux_file("secrets/db_password.txt", "correct-horse-battery-staple\n");
+        g.secrets.push((
+            name.clone(),
+            map(vec![("file", plain("./secrets/db_password.txt"))]),
+        ));
+    }
+    let mut items = vec![plain(&name)];
+    if g.on("secrets-env", 40) {
+        g.dotenv = true;
+        if !g.secrets.iter().any(|(n, _)| n == "api_key") {
+            g.secrets
+                .push(("api_key".into(), map(vec![("environment", plain("API_KEY"))])));
+        }
+        if g.on("secrets-long", 60) {
+            let mode = file_mode(g);
+            items.push(map(vec![
+                ("source", plain("api_key")),
+                ("target", plain(&format!("{service}_api_key"))),
+                ("uid", dq("1000")),
+                ("gid", dq("1000")),
+                ("mode", mode),
+            ]));
+        } else {
+            items.push(plain("api_key"));
+        }
+    }
+    Some(Y::Seq(items))
+}
+
+fn service_configs(g: &mut Gen<'_>, a: &Archetype) -> Option<Y> {
+    if !g.on("configs", 18) {
+        return None;
+    }
+    let mut items = Vec::new();
+    let (name, file, target) = if a.name == "web" || a.name == "proxy" {
+        (
+            "nginx_conf",
+            "./nginx/nginx.conf",
+            "/etc/nginx/nginx.conf",
+        )
+    } else {
+        ("app_config", "./config/app.yml", "/etc/app/config.yml")
+    };
+    if !g.configs.iter().any(|(n, _)| n == name) {
+        g.aux_file(&file[2..], "# generated\nkey: value\n");
+        g.configs
+            .push((name.to_owned(), map(vec![("file", plain(file))])));
+    }
+    if g.on("secrets-long", 50) {
+        let mode = file_mode(g);
+        items.push(map(vec![
+            ("source", plain(name)),
+            ("target", plain(target)),
+            ("mode", mode),
+        ]));
+    } else {
+        items.push(plain(name));
+    }
+    if g.on("configs-content", 30) {
+        if !g.configs.iter().any(|(n, _)| n == "app_settings") {
+            g.configs.push((
+                "app_settings".into(),
+                map(vec![(
+                    "content",
+                    Y::Text("debug=false\nport=8080\nname=${COMPOSE_PROJECT_NAME}\n".into()),
+                )]),
+            ));
+        }
+        items.push(plain("app_settings"));
+    }
+    if g.on("secrets-env", 30) {
+        g.dotenv = true;
+        if !g.configs.iter().any(|(n, _)| n == "app_env") {
+            g.configs
+                .push(("app_env".into(), map(vec![("environment", plain("APP_CONFIG"))])));
+        }
+        items.push(plain("app_env"));
+    }
+    Some(Y::Seq(items))
+}
+
+fn dotenv_file(g: &mut Gen<'_>) -> String {
+    let mut out = String::from("# local settings\n");
+    let fancy = g.on("dotenv-syntax", 40);
+    for (name, value) in DOTENV {
+        if !fancy {
+            writeln!(out, "{name}={value}").unwrap();
+            continue;
+        }
+        match g.rng.below(6) {
+            0 => writeln!(out, "export {name}={value}").unwrap(),
+            1 => writeln!(out, "{name}=\"{value}\"").unwrap(),
+            2 => writeln!(out, "{name}='{value}'").unwrap(),
+            3 => writeln!(out, "{name}={value} # inline comment").unwrap(),
+            4 => writeln!(out, "\n# {name}\n{name}={value}").unwrap(),
+            _ => writeln!(out, "{name}={value}").unwrap(),
+        }
+    }
+    if fancy {
+        out.push_str("DATABASE_HOST=db\nDATABASE_URL=\"postgres://${POSTGRES_USER}@${DATABASE_HOST}/${POSTGRES_DB}\"\n");
+    }
+    out
+}
+
+/// An override file changing a few services (and maybe adding one).
+fn override_file(g: &mut Gen<'_>) -> String {
+    let mut services: Vec<(String, Y)> = Vec::new();
+    let count = g.rng.range(1, g.services.len().min(3));
+    let mut touched: Vec<usize> = Vec::new();
+    for _ in 0..count {
+        let i = g.rng.below(g.services.len());
+        if !touched.contains(&i) {
+            touched.push(i);
+        }
+    }
+    // Anchors live in the base file; an alias here would dangle.
+    let anchors = (g.x_common, g.x_env, g.x_logging, g.app_image_anchored);
+    (g.x_common, g.x_env, g.x_logging, g.app_image_anchored) = (false, false, false, false);
+    let volumes_before = g.volumes.len();
+    for &i in &touched {
+        let body = override_service(g, i);
+        if !body.is_empty() {
+            services.push((g.services[i].name.clone(), Y::Map(body)));
+        }
+    }
+    if g.on("override-new-service", 30) {
+        let used: Vec<usize> = g.services.iter().map(|s| s.arch).collect();
+        let arch = (0..ARCHETYPES.len())
+            .find(|a| !used.contains(a))
+            .unwrap_or(g.rng.below(ARCHETYPES.len()));
+        let exists = g
+            .services
+            .iter()
+            .any(|s| s.name == format!("{}-extra", ARCHETYPES[arch].name));
+        if !exists {
+            let (name, body) = service(g, arch, true);
+            services.push((name, body));
+        }
+    }
+    if services.is_empty() {
+        // An override that changes nothing is still a realistic file.
+        let name = g.services[0].name.clone();
+        services.push((
+            name,
+            map(vec![("labels", map(vec![("com.example.env", plain("dev"))]))]),
+        ));
+    }
+    let mut top: Vec<(String, Y)> = vec![("services".into(), Y::Map(services))];
+    // Resources the added service introduced live in this file.
+    let new_volumes: Vec<String> = g.volumes[volumes_before..].to_vec();
+    if !new_volumes.is_empty() {
+        top.push((
+            "volumes".into(),
+            Y::Map(new_volumes.into_iter().map(|v| (v, Y::Map(Vec::new()))).collect()),
+        ));
+    }
+    (g.x_common, g.x_env, g.x_logging, g.app_image_anchored) = anchors;
+    if !g.secrets.is_empty() {
+        top.push(("secrets".into(), Y::Map(std::mem::take(&mut g.secrets))));
+    }
+    if !g.configs.is_empty() {
+        top.push(("configs".into(), Y::Map(std::mem::take(&mut g.configs))));
+    }
+    render(&top)
+}
+
+fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
+    let mut m: Vec<(String, Y)> = Vec::new();
+    let keys = g.services[index].keys.clone();
+    let has = |k: &str| keys.iter().any(|key| key == k);
+    let arch = &ARCHETYPES[g.services[index].arch];
+    let name = g.services[index].name.clone();
+    let port = arch.port;
+
+    let resettable: Vec<&str> = [
+        "ports",
+        "environment",
+        "volumes",
+        "labels",
+        "command",
+        "depends_on",
+        "healthcheck",
+        "cap_add",
+    ]
+    .into_iter()
+    .filter(|k| has(k))
+    .collect();
+    let mut handled: Vec<String> = Vec::new();
+    if !resettable.is_empty() && g.on("reset-tag", 35) {
+        let key = g.rng.pick(&resettable);
+        let value = match key {
+            "ports" | "volumes" | "depends_on" | "cap_add" => Y::Tag("!reset", Box::new(Y::Seq(Vec::new()))),
+            "environment" | "labels" => Y::Tag("!reset", Box::new(Y::Map(Vec::new()))),
+            "healthcheck" => Y::Tag("!reset", Box::new(Y::Map(Vec::new()))),
+            _ => Y::Tag("!reset", Box::new(plain("null"))),
+        };
+        handled.push(key.to_owned());
+        m.push((key.to_owned(), value));
+    }
+    let overridable: Vec<&str> = ["ports", "environment", "volumes", "command"]
+        .into_iter()
+        .filter(|k| has(k) && !handled.iter().any(|h| h == k))
+        .collect();
+    if !overridable.is_empty() && g.on("override-tag", 35) {
+        let key = g.rng.pick(&overridable);
+        let value = match key {
+            "ports" if port > 0 => {
+                let published = g.host_port();
+                Y::Seq(vec![dq(&format!("{published}:{port}"))])
+            }
+            "environment" => map(vec![("LOG_LEVEL", plain("debug"))]),
+            "volumes" => Y::Seq(vec![plain("./override-data:/data")]),
+            _ => Y::Seq(vec![dq("sleep"), dq("infinity")]),
+        };
+        handled.push(key.to_owned());
+        m.push((key.to_owned(), Y::Tag("!override", Box::new(value))));
+    }
+    let free = |k: &str, handled: &[String]| !handled.iter().any(|h| h == k);
+
+    if g.services[index].has_image && g.rng.chance(40) {
+        let image = match arch.name {
+            "web" => "nginx:1.27.1-alpine",
+            "db" => "postgres:16.4-alpine",
+            "cache" => "redis:7.4-alpine",
+            _ => "ghcr.io/acme/api:1.5.0-rc1",
+        };
+        m.push(("image".into(), plain(image)));
+    }
+    if free("environment", &handled) && g.rng.chance(50) {
+        let as_map = g.rng.chance(50);
+        let tag = if as_map { "env-map" } else { "env-list" };
+        if g.on(tag, 100) {
+            let mut entries = env_entries(g, 2);
+            entries.retain(|(k, ..)| k != "LOG_LEVEL");
+            entries.push((
+                "LOG_LEVEL".into(),
+                plain("debug"),
+                plain("LOG_LEVEL=debug"),
+            ));
+            let value = if as_map {
+                Y::Map(entries.into_iter().map(|(k, v, _)| (k, v)).collect())
+            } else {
+                Y::Seq(entries.into_iter().map(|(_, _, i)| i).collect())
+            };
+            m.push(("environment".into(), value));
+        }
+    }
+    if free("ports", &handled) && port > 0 && g.rng.chance(35) {
+        let ports = ports(g, port + 10);
+        if !ports.is_empty() {
+            m.push(("ports".into(), Y::Seq(ports)));
+        }
+    }
+    if free("labels", &handled) && g.rng.chance(30) {
+        if let Some(labels) = labels(g, &name) {
+            m.push(("labels".into(), labels));
+        }
+    }
+    if free("command", &handled) && g.rng.chance(25) {
+        if g.on("command-list", 60) {
+            m.push(("command".into(), command_list(arch)));
+        } else if g.on("command-string", 100) {
+            m.push(("command".into(), plain("npm run dev")));
+        }
+    }
+    if free("volumes", &handled) && g.rng.chance(30) {
+        let mounts_data = g.services[index]
+            .targets
+            .iter()
+            .any(|t| t == "/var/lib/data");
+        let mut vols = volumes(g, index);
+        // A bind on a target the base mounts replaces that mount.
+        if mounts_data && g.on("volumes-bind", 40) {
+            vols.push(plain("./dev-data:/var/lib/data"));
+        }
+        if !vols.is_empty() {
+            m.push(("volumes".into(), Y::Seq(vols)));
+        }
+    }
+    if free("depends_on", &handled) && index > 0 && g.rng.chance(25) {
+        let candidates: Vec<usize> = (0..index).filter(|&i| !g.services[i].profiled).collect();
+        if !candidates.is_empty() {
+            let pick = g.rng.pick(&candidates);
+            if let Some(deps) = depends_on_value(g, &[pick]) {
+                m.push(("depends_on".into(), deps));
+            }
+        }
+    }
+    if free("healthcheck", &handled) && has("healthcheck") && g.rng.chance(30) {
+        let interval = g.duration(&["15s", "20s"]);
+        m.push((
+            "healthcheck".into(),
+            map(vec![("interval", interval), ("retries", plain("10"))]),
+        ));
+    }
+    if has("deploy") && !has("mem_limit") && g.rng.chance(35) && g.on("deploy-resources", 100) {
+        m.push((
+            "deploy".into(),
+            map(vec![(
+                "resources",
+                map(vec![("limits", map(vec![("memory", plain("1g"))]))]),
+            )]),
+        ));
+    }
+    if g.rng.chance(20) && g.on("restart", 100) {
+        m.push(("restart".into(), plain("always")));
+    }
+    m
+}
