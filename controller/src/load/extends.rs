@@ -182,13 +182,9 @@ impl State<'_> {
                 }
                 merged
             }
-            _ => {
-                let mut service = service;
-                if let Some(map) = service.as_map_mut() {
-                    map.shift_remove("extends");
-                }
-                service
-            }
+            // compose leaves a service that extends an empty one as written,
+            // `extends` included.
+            _ => service,
         };
         if let Some(entry) = self.files.get_mut(file) {
             if let Some(slot) = entry.services.get_mut(name) {
