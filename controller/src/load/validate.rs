@@ -162,7 +162,8 @@ pub fn check_structure(project: &Node) -> Result<(), LoadError> {
             ));
         };
         for (name, (key, entry)) in entries {
-            if !is_resource_name(name) {
+            // compose's schema constrains these names except for networks and models.
+            if !matches!(kind, "networks" | "models") && !is_resource_name(name) {
                 return Err(invalid(
                     &key.span,
                     format!(
