@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod canonical;
 pub mod yaml;
 
 use crate::model::Project;
