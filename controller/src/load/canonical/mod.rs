@@ -10,7 +10,10 @@
 //!   `type: bind`, top-level `configs.*.file` / `secrets.*.file`, top-level
 //!   `volumes.*.driver_opts.device` when `driver: local` and `o: bind`, and
 //!   `include[].path` / `project_directory` / `env_file`. A leading `~` is the
-//!   home directory everywhere; relative paths join the project directory.
+//!   home directory everywhere; relative paths join the project directory
+//!   and are cleaned; bind sources and secret/config files that are Windows
+//!   absolute (`C:\x`, `C:/x`, `\\host`) are kept as written (`a:` alone is
+//!   relative). A bind without `source` is an error there.
 //! - environment: `environment` values left `null` (`KEY` without `=`, or
 //!   `KEY:` in a mapping) are looked up in the project environment and stay
 //!   `null` when unset; `build.args` values left `null` are looked up and
@@ -19,6 +22,13 @@
 //!   gives the content.
 //! - project name: [`name_resources`] names networks, volumes, secrets and
 //!   configs.
+//! - printing: zero values compose omits stay here (`size: "0"`,
+//!   `update_config.delay: "0s"`, `privileged: false`), `x-` keys inside
+//!   services and other typed objects stay (compose does not print them),
+//!   and `build.ssh` is a mapping (compose prints its ids as a list).
+//!
+//! Interpolated values must reach this module as quoted (string) scalars,
+//! as they are strings in compose: `A: ${X}` with `X=0777` stays `"0777"`.
 use std::fmt;
 
 use super::yaml::{Node, Span, Value};
@@ -477,6 +487,6 @@ pub fn canonicalize_with_warnings(
             _ => {}
         }
     }
-    normalize::project(project, &mut cx)?;
+    normalize::project(project);
     Ok(cx.warnings)
 }

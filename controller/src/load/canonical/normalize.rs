@@ -6,12 +6,11 @@ use crate::load::yaml::{Mapping, Node, Value};
 use super::convert::{bool_node, str_node};
 use super::tree;
 use super::volumes::clean_path;
-use super::{Cx, TransformError};
 
 /// Normalizes a canonical project in place.
-pub(crate) fn project(project: &mut Node, _cx: &mut Cx) -> Result<(), TransformError> {
+pub(crate) fn project(project: &mut Node) {
     let Some(top) = project.as_map_mut() else {
-        return Ok(());
+        return;
     };
     default_network(top);
     if let Some((
@@ -29,7 +28,6 @@ pub(crate) fn project(project: &mut Node, _cx: &mut Cx) -> Result<(), TransformE
             }
         }
     }
-    Ok(())
 }
 
 /// A service attached to no network is attached to `default`, which then
