@@ -227,7 +227,6 @@ impl Context<'_> {
         validate::check_structure(&model)?;
         validate::check_model(&model)?;
         paths::resolve_relative_paths(&mut model, working_dir, self.home);
-        normalize::resolve_environment_sources(&mut model, &self.env);
         Ok(model)
     }
 }

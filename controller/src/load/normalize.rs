@@ -274,32 +274,6 @@ fn is_true(node: &Node) -> bool {
     }
 }
 
-/// `${VAR}`-less `environment: [KEY]` entries and secret/config `environment`
-/// sources take their values from the project environment.
-pub fn resolve_environment_sources(project: &mut Node, env: &BTreeMap<String, String>) {
-    for (kind, target) in [("secrets", "x-#value"), ("configs", "content")] {
-        let Some(items) = project.get_mut(kind).and_then(Node::as_map_mut) else {
-            continue;
-        };
-        for (_, (_, item)) in items.iter_mut() {
-            let Some(variable) = item
-                .get("environment")
-                .and_then(Node::as_str)
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            if let (Some(found), Some(map)) = (env.get(&variable), item.as_map_mut()) {
-                let span = map
-                    .get("environment")
-                    .map(|(_, v)| v.span.clone())
-                    .unwrap_or_else(|| Span::synthetic(kind));
-                insert(map, target, Node::string(found.clone(), span));
-            }
-        }
-    }
-}
-
 /// Drops services not enabled by the active profiles; returns the names of
 /// the dropped ones (a dependency on them is only an error when required).
 pub fn apply_profiles(project: &mut Node, profiles: &[String]) -> BTreeSet<String> {
