@@ -27,6 +27,7 @@ fn services_mut(project: &mut Node) -> Option<&mut Mapping> {
 
 /// Compose's `Normalize`: runs once on the whole project after all files merged.
 pub fn normalize(project: &mut Node, name: &str, env: &BTreeMap<String, String>) {
+    drop_resource_extensions(project);
     normalize_networks(project);
     if let Some(services) = services_mut(project) {
         for (_, (_, service)) in services.iter_mut() {
@@ -34,6 +35,16 @@ pub fn normalize(project: &mut Node, name: &str, env: &BTreeMap<String, String>)
         }
     }
     set_names_from_keys(project, name);
+}
+
+/// In the top-level resource maps an `x-` key is an extension, not a
+/// resource: a service that refers to it refers to nothing.
+fn drop_resource_extensions(project: &mut Node) {
+    for kind in ["networks", "volumes", "secrets", "configs", "models"] {
+        if let Some(items) = project.get_mut(kind).and_then(Node::as_map_mut) {
+            items.retain(|name, _| !name.starts_with("x-"));
+        }
+    }
 }
 
 fn normalize_service(service: &mut Node, env: &BTreeMap<String, String>) {
