@@ -589,7 +589,11 @@ fn the_loader_agrees_with_the_compose_oracle_on_the_corpus() {
         let deliberate = results
             .iter()
             .filter(|r| !r.passed() && r.case.outcome == "error")
-            .filter(|r| known.get(&r.case.case).is_some_and(|why| why.starts_with("deliberate:")))
+            .filter(|r| {
+                known
+                    .get(&r.case.case)
+                    .is_some_and(|why| why.starts_with("deliberate:"))
+            })
             .count();
         if invalid_ok + deliberate < invalid_total {
             writeln!(

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
+use super::canonicalize;
 use super::volumes::clean_path;
-use super::{canonicalize, name_resources};
 use crate::load::yaml::{decode_text, parse_documents};
 
 const SKIPPED_FEATURES: &[&str] = &[
@@ -323,7 +323,11 @@ fn compare_case(case: &Case) -> Vec<String> {
     if let Err(e) = canonicalize(&mut project) {
         return vec![format!("{}: {e}", case.name)];
     }
-    name_resources(&mut project, &case.project);
+    crate::load::normalize::normalize(
+        &mut project,
+        &case.project,
+        &std::collections::BTreeMap::new(),
+    );
     let mut mine = project.to_json();
     resolve_volume_devices(&mut mine, &case.dir);
     let expected: Json = serde_json::from_str(

@@ -20,8 +20,8 @@
 //!   dropped when unset; `env_file` contents are merged under `environment`;
 //!   `configs.*.environment` / `secrets.*.environment` name the variable that
 //!   gives the content.
-//! - project name: [`name_resources`] names networks, volumes, secrets and
-//!   configs.
+//! - normalization (`load::normalize`, once after all files merged): implied
+//!   dependencies, the `default` network, cleaned volume targets, resource names.
 //! - printing: zero values compose omits stay here (`size: "0"`,
 //!   `update_config.delay: "0s"`, `privileged: false`), `x-` keys inside
 //!   services and other typed objects stay (compose does not print them),
@@ -34,7 +34,6 @@ use std::fmt;
 use super::yaml::{Node, Span, Value};
 
 mod convert;
-mod normalize;
 mod ports;
 mod resources;
 mod service;
@@ -49,7 +48,6 @@ mod corpus_tests;
 mod tests;
 
 pub use convert::{format_duration, parse_duration, parse_size};
-pub use normalize::name_resources;
 pub use ports::{parse_port_spec, PortSpec};
 pub use shellwords::split_command;
 pub use volumes::{parse_volume_spec, BindOptions, VolumeOptions, VolumeSpec};
@@ -487,6 +485,5 @@ pub fn canonicalize_with_warnings(
             _ => {}
         }
     }
-    normalize::project(project);
     Ok(cx.warnings)
 }

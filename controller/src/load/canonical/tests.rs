@@ -18,6 +18,18 @@ fn canon(yaml: &str) -> Json {
 }
 
 /// The canonical form of service `a` in a one-service file.
+/// Canonical form, then the normalization that follows it once all files merged.
+fn normalized(yaml: &str) -> Json {
+    let mut node = parse(yaml);
+    canonicalize(&mut node).expect("canonicalizes");
+    crate::load::normalize::normalize(&mut node, "p", &std::collections::BTreeMap::new());
+    node.to_json()
+}
+
+fn normalized_service(fields: &str) -> Json {
+    normalized(&format!("services:\n  a:\n{}", indent(fields)))["services"]["a"].clone()
+}
+
 fn service(fields: &str) -> Json {
     let yaml = format!("services:\n  a:\n{}", indent(fields));
     canon(&yaml)["services"]["a"].clone()
@@ -116,7 +128,7 @@ fn short_volumes_become_binds_named_and_anonymous_volumes() {
 
 #[test]
 fn long_volumes_are_typed_and_their_targets_cleaned() {
-    let s = service(
+    let s = normalized_service(
         "volumes:\n  - type: tmpfs\n    target: /t/\n    tmpfs: {size: 10m, mode: 0755}\n  - type: volume\n    source: v\n    target: /v//x/../y\n    read_only: \"true\"",
     );
     assert_eq!(
@@ -170,7 +182,7 @@ fn depends_on_entries_must_be_mappings() {
 
 #[test]
 fn links_shared_namespaces_and_volumes_from_imply_dependencies() {
-    let s = service(
+    let s = normalized_service(
         "depends_on: [db]\nlinks: [db, \"cache:c\"]\nipc: \"service:ns\"\nvolumes_from: [\"data:ro\", \"container:x\"]",
     );
     assert_eq!(
@@ -526,13 +538,16 @@ fn ulimits_are_integers_or_soft_and_hard_pairs() {
 
 #[test]
 fn service_networks_lists_become_mappings_and_default_is_implied() {
-    let doc = canon(
+    let doc = normalized(
         "services:\n  a:\n    networks: [front]\n  b:\n    image: x\n  c:\n    network_mode: host\nnetworks:\n  front:\n",
     );
     assert_eq!(doc["services"]["a"]["networks"], json!({"front": null}));
     assert_eq!(doc["services"]["b"]["networks"], json!({"default": null}));
     assert_eq!(doc["services"]["c"].get("networks"), None);
-    assert_eq!(doc["networks"], json!({"front": null, "default": null}));
+    assert_eq!(
+        doc["networks"],
+        json!({"front": {"name": "p_front"}, "default": {"name": "p_default"}})
+    );
 }
 
 #[test]
@@ -663,7 +678,7 @@ fn resources_are_named_after_the_project_unless_named_or_external() {
         "networks:\n  default:\n  ext: {external: true}\n  named: {name: mine}\nvolumes:\n  data: {}\n",
     );
     canonicalize(&mut node).expect("canonicalizes");
-    name_resources(&mut node, "proj");
+    crate::load::normalize::normalize(&mut node, "proj", &std::collections::BTreeMap::new());
     let doc = node.to_json();
     assert_eq!(doc["networks"]["default"], json!({"name": "proj_default"}));
     assert_eq!(
