@@ -107,7 +107,7 @@ fn normalize_service(service: &mut Node, env: &BTreeMap<String, String>) {
         for volume in volumes.iter_mut() {
             if let Some(target) = volume.get_mut("target") {
                 if let Some(text) = target.as_str() {
-                    let cleaned = clean_slash_path(text);
+                    let cleaned = super::paths::clean_slash_path(text);
                     *target = Node::string(cleaned, target.span.clone());
                 }
             }
@@ -149,34 +149,6 @@ fn normalize_service(service: &mut Node, env: &BTreeMap<String, String>) {
             }
             insert(depends, &target, condition);
         }
-    }
-}
-
-/// `path.Clean` for container paths (always `/`-separated).
-pub fn clean_slash_path(text: &str) -> String {
-    if text.is_empty() {
-        return ".".into();
-    }
-    let rooted = text.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in text.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
     }
 }
 
@@ -553,17 +525,5 @@ pub fn prune_unused_resources(project: &mut Node) {
         if now_empty {
             top.shift_remove(kind);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn container_paths_are_cleaned_like_go_path_clean() {
-        assert_eq!(clean_slash_path("/data/"), "/data");
-        assert_eq!(clean_slash_path("/a/./b/../c"), "/a/c");
-        assert_eq!(clean_slash_path("relative/x/"), "relative/x");
     }
 }

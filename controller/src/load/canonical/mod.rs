@@ -50,6 +50,7 @@ mod tests;
 pub use convert::{format_duration, parse_duration, parse_size};
 pub use ports::{parse_port_spec, PortSpec};
 pub use shellwords::split_command;
+pub(crate) use volumes::split_volume_spec;
 pub use volumes::{parse_volume_spec, BindOptions, VolumeOptions, VolumeSpec};
 
 /// Why a compose tree could not be brought to its canonical form.

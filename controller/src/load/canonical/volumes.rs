@@ -111,37 +111,11 @@ pub fn parse_volume_spec(spec: &str) -> Result<VolumeSpec, String> {
         }
         _ => {}
     }
-    let bytes = spec.as_bytes();
-    let mut buffer = String::new();
-    let mut depth = 0usize;
-    let ends = spec.char_indices().map(Some).chain(std::iter::once(None));
-    for entry in ends {
-        let (index, c) = match entry {
-            Some((i, c)) => (i, Some(c)),
-            None => (spec.len(), None),
-        };
-        if c == Some('$') && bytes.get(index + 1) == Some(&b'{') {
-            depth += 1;
-            buffer.push('$');
-            continue;
-        }
-        if c == Some('}') && depth > 0 {
-            depth -= 1;
-            buffer.push('}');
-            continue;
-        }
-        let drive = c == Some(':')
-            && buffer.chars().count() == 1
-            && buffer.chars().next().is_some_and(char::is_alphabetic);
-        if drive {
-            buffer.push(':');
-        } else if (c == Some(':') || c.is_none()) && depth == 0 {
-            if let Err(e) = populate(c.is_none(), &buffer, &mut volume) {
-                return Err(format!("invalid spec: {spec}: {e}"));
-            }
-            buffer.clear();
-        } else if let Some(c) = c {
-            buffer.push(c);
+    let sections = split_volume_spec(spec);
+    let last = sections.len().saturating_sub(1);
+    for (i, section) in sections.iter().enumerate() {
+        if let Err(e) = populate(i == last, section, &mut volume) {
+            return Err(format!("invalid spec: {spec}: {e}"));
         }
     }
     populate_type(&mut volume);
@@ -151,6 +125,37 @@ pub fn parse_volume_spec(spec: &str) -> Result<VolumeSpec, String> {
         clean_path(&volume.target)
     };
     Ok(volume)
+}
+
+/// Splits a short volume spec at its colons as compose does: a `${...}` may
+/// hold colons, and a one-letter first section is a Windows drive (`C:`).
+pub(crate) fn split_volume_spec(spec: &str) -> Vec<String> {
+    let bytes = spec.as_bytes();
+    let mut sections = Vec::new();
+    let mut buffer = String::new();
+    let mut depth = 0usize;
+    for (index, c) in spec.char_indices() {
+        if c == '$' && bytes.get(index + 1) == Some(&b'{') {
+            depth += 1;
+            buffer.push('$');
+            continue;
+        }
+        if c == '}' && depth > 0 {
+            depth -= 1;
+            buffer.push('}');
+            continue;
+        }
+        let drive = c == ':'
+            && buffer.chars().count() == 1
+            && buffer.chars().next().is_some_and(char::is_alphabetic);
+        if c == ':' && depth == 0 && !drive {
+            sections.push(std::mem::take(&mut buffer));
+        } else {
+            buffer.push(c);
+        }
+    }
+    sections.push(buffer);
+    sections
 }
 
 fn populate(at_end: bool, buffer: &str, volume: &mut VolumeSpec) -> Result<(), &'static str> {
@@ -211,33 +216,7 @@ fn is_file_path(source: &str) -> bool {
     first.is_alphabetic() && chars.next() == Some(':')
 }
 
-/// Go's `path.Clean`: the shortest equivalent slash path.
-pub(crate) fn clean_path(path: &str) -> String {
-    if path.is_empty() {
-        return ".".into();
-    }
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
+pub(crate) use crate::load::paths::clean_slash_path as clean_path;
 
 /// Converts a service's `volumes` list in place.
 pub(crate) fn volumes(node: &mut Node, path: &str, cx: &mut Cx) -> Result<(), TransformError> {
