@@ -313,3 +313,21 @@ fn a_stack_manifest_can_point_at_compose_files_beside_it() {
     let out = serde_json::to_value(&stack.loaded.project).expect("json");
     assert_eq!(out["services"]["a"]["deploy"]["replicas"], 3);
 }
+
+#[test]
+fn network_mode_set_in_an_override_means_no_default_network() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    write(dir, "compose.yaml", "services:\n  a:\n    image: x\n");
+    write(
+        dir,
+        "host.yaml",
+        "services:\n  a:\n    network_mode: host\n",
+    );
+    let mut opts = options(dir);
+    opts.files = vec![dir.join("compose.yaml"), dir.join("host.yaml")];
+    let out = json(&load(&opts));
+    assert_eq!(out["services"]["a"]["network_mode"], "host");
+    assert!(out["services"]["a"].get("networks").is_none());
+    assert!(out.get("networks").is_none());
+}

@@ -12,6 +12,9 @@ use super::{merge, Context, LoadError};
 struct FileServices {
     services: Node,
     dir: PathBuf,
+    /// The file's own `!reset`/`!override` tags (other files only: the
+    /// document being loaded passes its tags separately).
+    tags: Option<merge::MergeTags>,
 }
 
 /// Resolves every `extends` in the `services` of one parsed document.
@@ -45,6 +48,7 @@ pub fn apply_extends(
         FileServices {
             services: services.clone(),
             dir: working_dir.to_path_buf(),
+            tags: None,
         },
     );
     for name in names {
@@ -128,13 +132,14 @@ impl State<'_> {
                 let expanded = expand_home(path, ctx);
                 let absolute = super::environment::clean_path(&dir.join(expanded));
                 if !self.files.contains_key(&absolute) {
-                    let services = load_extends_file(&absolute, &extends.span, name, ctx)?;
+                    let (services, tags) = load_extends_file(&absolute, &extends.span, name, ctx)?;
                     let file_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
                     self.files.insert(
                         absolute.clone(),
                         FileServices {
                             services,
                             dir: file_dir,
+                            tags,
                         },
                     );
                 }
@@ -175,6 +180,8 @@ impl State<'_> {
                 }
                 if file == self.document_file {
                     self.tags.apply_to_service(name, &mut base);
+                } else if let Some(tags) = self.files.get(file).and_then(|f| f.tags.as_ref()) {
+                    tags.apply_to_service(name, &mut base);
                 }
                 let mut merged = merge::merge_service(&base, &service).map_err(LoadError::Merge)?;
                 if let Some(map) = merged.as_map_mut() {
@@ -182,13 +189,9 @@ impl State<'_> {
                 }
                 merged
             }
-            _ => {
-                let mut service = service;
-                if let Some(map) = service.as_map_mut() {
-                    map.shift_remove("extends");
-                }
-                service
-            }
+            // compose leaves a service that extends an empty one as written,
+            // `extends` included.
+            _ => service,
         };
         if let Some(entry) = self.files.get_mut(file) {
             if let Some(slot) = entry.services.get_mut(name) {
@@ -215,7 +218,7 @@ fn load_extends_file(
     at: &Span,
     name: &str,
     ctx: &mut Context<'_>,
-) -> Result<Node, LoadError> {
+) -> Result<(Node, Option<merge::MergeTags>), LoadError> {
     let documents = ctx.parse_file(path).map_err(|e| match e {
         LoadError::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
             LoadError::Invalid {
@@ -230,14 +233,39 @@ fn load_extends_file(
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut model = Node::map(Span::synthetic(&path.display().to_string()));
+    let mut tags = None;
     for mut document in documents {
         ctx.interpolate(&mut document)?;
+        let document_tags = merge::MergeTags::take(&mut document);
         model = merge::merge_files(model, document).map_err(LoadError::Merge)?;
+        tags = Some(document_tags);
     }
+    // compose reads a base file without validating it: an empty service there
+    // is only an error if something extends it and needs its content.
+    let empty_services: Vec<(String, (super::yaml::Key, Node))> =
+        match model.get_mut("services").and_then(Node::as_map_mut) {
+            Some(services) => {
+                let names: Vec<String> = services
+                    .iter()
+                    .filter(|(_, (_, s))| s.is_null())
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                names
+                    .into_iter()
+                    .filter_map(|n| services.shift_remove(&n).map(|entry| (n, entry)))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
     super::canonical::canonicalize(&mut model).map_err(LoadError::Transform)?;
     super::paths::resolve_relative_paths(&mut model, &dir, ctx.home);
+    if let Some(services) = model.get_mut("services").and_then(Node::as_map_mut) {
+        for (name, entry) in empty_services {
+            services.insert(name, entry);
+        }
+    }
     match model.get("services") {
-        Some(services) if services.as_map().is_some() => Ok(services.clone()),
+        Some(services) if services.as_map().is_some() => Ok((services.clone(), tags)),
         _ => Err(LoadError::Invalid {
             at: Some(at.clone()),
             message: format!(

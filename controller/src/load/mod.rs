@@ -89,7 +89,7 @@ pub enum LoadError {
     #[error(transparent)]
     Yaml(#[from] yaml::YamlError),
     /// An env file could not be parsed.
-    #[error("{}:{}", path.display(), source)]
+    #[error("{}:{}: {}", path.display(), source.line(), env_file_message(source))]
     EnvFile {
         /// The file.
         path: PathBuf,
@@ -123,6 +123,21 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// The parser's message without its own `line N: ` prefix (the place is
+/// already in front of it).
+fn env_file_message(error: &dotenv::DotenvError) -> String {
+    let text = error.to_string();
+    match text
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((number, message)) if number.chars().all(|c| c.is_ascii_digit()) => {
+            message.to_string()
+        }
+        _ => text,
+    }
 }
 
 /// State shared by one load: variables, warnings and parsed files.
@@ -227,7 +242,6 @@ impl Context<'_> {
         validate::check_structure(&model)?;
         validate::check_model(&model)?;
         paths::resolve_relative_paths(&mut model, working_dir, self.home);
-        normalize::resolve_environment_sources(&mut model, &self.env);
         Ok(model)
     }
 }
@@ -359,8 +373,14 @@ pub fn load_tree_with(
             .map(|f| f.display().to_string())
             .unwrap_or_default();
         return Err(LoadError::Invalid {
-            at: None,
-            message: format!("{first}: empty compose file"),
+            at: Some(Span {
+                file: Arc::from(first.as_str()),
+                line: 1,
+                col: 1,
+            }),
+            message:
+                "empty compose file: it defines no services, networks, volumes, secrets or configs"
+                    .into(),
         });
     }
     if let Some(map) = model.as_map_mut() {

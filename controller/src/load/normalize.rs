@@ -27,6 +27,7 @@ fn services_mut(project: &mut Node) -> Option<&mut Mapping> {
 
 /// Compose's `Normalize`: runs once on the whole project after all files merged.
 pub fn normalize(project: &mut Node, name: &str, env: &BTreeMap<String, String>) {
+    drop_resource_extensions(project);
     normalize_networks(project);
     if let Some(services) = services_mut(project) {
         for (_, (_, service)) in services.iter_mut() {
@@ -34,6 +35,16 @@ pub fn normalize(project: &mut Node, name: &str, env: &BTreeMap<String, String>)
         }
     }
     set_names_from_keys(project, name);
+}
+
+/// In the top-level resource maps an `x-` key is an extension, not a
+/// resource: a service that refers to it refers to nothing.
+fn drop_resource_extensions(project: &mut Node) {
+    for kind in ["networks", "volumes", "secrets", "configs", "models"] {
+        if let Some(items) = project.get_mut(kind).and_then(Node::as_map_mut) {
+            items.retain(|name, _| !name.starts_with("x-"));
+        }
+    }
 }
 
 fn normalize_service(service: &mut Node, env: &BTreeMap<String, String>) {
@@ -96,7 +107,7 @@ fn normalize_service(service: &mut Node, env: &BTreeMap<String, String>) {
         for volume in volumes.iter_mut() {
             if let Some(target) = volume.get_mut("target") {
                 if let Some(text) = target.as_str() {
-                    let cleaned = clean_slash_path(text);
+                    let cleaned = super::paths::clean_slash_path(text);
                     *target = Node::string(cleaned, target.span.clone());
                 }
             }
@@ -138,34 +149,6 @@ fn normalize_service(service: &mut Node, env: &BTreeMap<String, String>) {
             }
             insert(depends, &target, condition);
         }
-    }
-}
-
-/// `path.Clean` for container paths (always `/`-separated).
-pub fn clean_slash_path(text: &str) -> String {
-    if text.is_empty() {
-        return ".".into();
-    }
-    let rooted = text.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in text.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
     }
 }
 
@@ -271,32 +254,6 @@ fn is_true(node: &Node) -> bool {
     match node.as_scalar() {
         Some(s) => matches!(s.text.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"),
         None => false,
-    }
-}
-
-/// `${VAR}`-less `environment: [KEY]` entries and secret/config `environment`
-/// sources take their values from the project environment.
-pub fn resolve_environment_sources(project: &mut Node, env: &BTreeMap<String, String>) {
-    for (kind, target) in [("secrets", "x-#value"), ("configs", "content")] {
-        let Some(items) = project.get_mut(kind).and_then(Node::as_map_mut) else {
-            continue;
-        };
-        for (_, (_, item)) in items.iter_mut() {
-            let Some(variable) = item
-                .get("environment")
-                .and_then(Node::as_str)
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            if let (Some(found), Some(map)) = (env.get(&variable), item.as_map_mut()) {
-                let span = map
-                    .get("environment")
-                    .map(|(_, v)| v.span.clone())
-                    .unwrap_or_else(|| Span::synthetic(kind));
-                insert(map, target, Node::string(found.clone(), span));
-            }
-        }
     }
 }
 
@@ -568,17 +525,5 @@ pub fn prune_unused_resources(project: &mut Node) {
         if now_empty {
             top.shift_remove(kind);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn container_paths_are_cleaned_like_go_path_clean() {
-        assert_eq!(clean_slash_path("/data/"), "/data");
-        assert_eq!(clean_slash_path("/a/./b/../c"), "/a/c");
-        assert_eq!(clean_slash_path("relative/x/"), "relative/x");
     }
 }

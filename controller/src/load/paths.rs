@@ -207,6 +207,34 @@ impl Resolver<'_> {
     }
 }
 
+/// `path.Clean` for container paths (always `/`-separated).
+pub fn clean_slash_path(text: &str) -> String {
+    if text.is_empty() {
+        return ".".into();
+    }
+    let rooted = text.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
 fn is_windows_absolute(text: &str) -> bool {
     let b = text.as_bytes();
     (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/'))
@@ -220,4 +248,16 @@ pub fn is_remote_context(text: &str) -> bool {
         || text.starts_with("github.com/")
         || text.starts_with("http://")
         || text.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_paths_are_cleaned_like_go_path_clean() {
+        assert_eq!(clean_slash_path("/data/"), "/data");
+        assert_eq!(clean_slash_path("/a/./b/../c"), "/a/c");
+        assert_eq!(clean_slash_path("relative/x/"), "relative/x");
+    }
 }

@@ -138,6 +138,21 @@ fn is_resource_name(name: &str) -> bool {
 /// The shape rules of compose's schema that the typed model cannot see:
 /// resource names, resource entries that must be mappings, enumerations.
 pub fn check_structure(project: &Node) -> Result<(), LoadError> {
+    const TOP_LEVEL: [&str; 9] = [
+        "name", "services", "networks", "volumes", "secrets", "configs", "models", "include",
+        "version",
+    ];
+    for (key, (k, _)) in project.as_map().into_iter().flatten() {
+        if !TOP_LEVEL.contains(&key.as_str()) && !key.starts_with("x-") {
+            return Err(invalid(
+                &k.span,
+                format!(
+                    "unknown top-level key {key:?} (expected one of {})",
+                    TOP_LEVEL.join(", ")
+                ),
+            ));
+        }
+    }
     if let Some(name) = project.get("name") {
         if name.as_str().is_none() {
             return Err(invalid(
@@ -162,7 +177,8 @@ pub fn check_structure(project: &Node) -> Result<(), LoadError> {
             ));
         };
         for (name, (key, entry)) in entries {
-            if !is_resource_name(name) {
+            // compose's schema constrains these names except for networks and models.
+            if !matches!(kind, "networks" | "models") && !is_resource_name(name) {
                 return Err(invalid(
                     &key.span,
                     format!(
@@ -187,6 +203,9 @@ pub fn check_structure(project: &Node) -> Result<(), LoadError> {
     let Some(services) = project.get("services").and_then(Node::as_map) else {
         return Ok(());
     };
+    for (name, (_, service)) in services {
+        check_service_shape(name, service)?;
+    }
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     for (name, (_, service)) in services {
         for (dependency, (_, condition)) in service
@@ -230,6 +249,74 @@ pub fn check_structure(project: &Node) -> Result<(), LoadError> {
                     .is_none_or(str::is_empty)
             {
                 return Err(invalid(&volume.span, format!("services.{name}.volumes: invalid mount config for type \"bind\": field source must not be empty")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Required keys and bounds compose's schema puts on parts of a service.
+fn check_service_shape(name: &str, service: &Node) -> Result<(), LoadError> {
+    let require = |node: &Node, field: &str, what: &str| -> Result<(), LoadError> {
+        if node.get(field).is_none() {
+            return Err(invalid(
+                &node.span,
+                format!("services.{name}.{what}: missing required key {field:?}"),
+            ));
+        }
+        Ok(())
+    };
+    if let Some(provider) = service.get("provider") {
+        require(provider, "type", "provider")?;
+    }
+    for watch in service
+        .get("develop")
+        .and_then(|d| d.get("watch"))
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+    {
+        require(watch, "path", "develop.watch")?;
+        require(watch, "action", "develop.watch")?;
+    }
+    let devices = service
+        .get("deploy")
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("reservations"))
+        .and_then(|r| r.get("devices"))
+        .and_then(Node::as_seq);
+    for device in devices.into_iter().flatten() {
+        require(
+            device,
+            "capabilities",
+            "deploy.resources.reservations.devices",
+        )?;
+    }
+    for (limit, (_, value)) in service
+        .get("ulimits")
+        .and_then(Node::as_map)
+        .into_iter()
+        .flatten()
+    {
+        if value.as_map().is_some() {
+            require(value, "soft", &format!("ulimits.{limit}"))?;
+            require(value, "hard", &format!("ulimits.{limit}"))?;
+        }
+    }
+    for volume in service
+        .get("volumes")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(size) = volume.get("tmpfs").and_then(|t| t.get("size")) {
+            if number(Some(size)).is_some_and(|s| s < 0.0) {
+                return Err(invalid(
+                    &size.span,
+                    format!(
+                        "services.{name}.volumes.tmpfs.size must be greater than or equal to 0"
+                    ),
+                ));
             }
         }
     }

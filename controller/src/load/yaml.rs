@@ -961,14 +961,14 @@ fn build_mapping(entries: Vec<(Node, bool, Node)>) -> Result<Mapping, YamlError>
         let Value::Scalar(scalar) = &key.value else {
             return Err(YamlError::ComplexKey { at: key.span });
         };
-        let text = match scalar.resolve() {
-            Resolved::Null if scalar.style == Style::Plain && scalar.text.is_empty() => {
-                "null".to_string()
-            }
-            _ => scalar
-                .canonical_text()
-                .unwrap_or_else(|| "null".to_string()),
-        };
+        // Compose refuses keys that YAML types as anything but a string.
+        if scalar.resolve() != Resolved::Str {
+            return Err(YamlError::NonStringKey {
+                at: key.span.clone(),
+                key: scalar.text.clone(),
+            });
+        }
+        let text = scalar.text.clone();
         if let Some((first, _)) = explicit.get(&text) {
             return Err(YamlError::DuplicateKey {
                 at: key.span,

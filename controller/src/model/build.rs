@@ -49,7 +49,11 @@ pub struct BuildConfig {
     )]
     pub sbom: String,
     /// SSH agent sockets or keys the build may use.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "ssh_keys"
+    )]
     pub ssh: Vec<SshKey>,
     /// Image labels.
     #[serde(
@@ -160,6 +164,39 @@ impl<'de> Deserialize<'de> for SshKey {
         }
         deserializer.deserialize_str(SshKeyVisitor)
     }
+}
+
+/// `build.ssh` as a list (`[default, id=path]`) or as the mapping the
+/// loader's canonical form uses (`{default: null, id: path}`).
+fn ssh_keys<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SshKey>, D::Error> {
+    struct KeysVisitor;
+    impl<'de> Visitor<'de> for KeysVisitor {
+        type Value = Vec<SshKey>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of SSH keys or a mapping of id to path")
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut keys = Vec::new();
+            while let Some(key) = seq.next_element::<SshKey>()? {
+                keys.push(key);
+            }
+            Ok(keys)
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut keys = Vec::new();
+            while let Some((id, path)) = map.next_entry::<String, Option<String>>()? {
+                keys.push(SshKey {
+                    id,
+                    path: path.unwrap_or_default(),
+                });
+            }
+            Ok(keys)
+        }
+    }
+    deserializer.deserialize_any(KeysVisitor)
 }
 
 impl JsonSchema for SshKey {

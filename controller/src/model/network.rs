@@ -59,6 +59,10 @@ pub struct IpamConfig {
     /// Address pools.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<IpamPool>,
+    /// Driver options. Accepted and kept for the engine, but not printed:
+    /// compose's model has no place for them.
+    #[serde(default, skip_serializing)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// One address pool.

@@ -456,16 +456,16 @@ pub struct BlkioConfig {
     pub device_write_iops: Vec<ThrottleDevice>,
 }
 
-/// A device with its block IO weight. Compose prints these keys
-/// capitalized (`Path`, `Weight`).
+/// A device with its block IO weight. Compose files write these keys in
+/// lower case; compose prints them capitalized (`Path`, `Weight`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeightDevice {
     /// Device path.
-    #[serde(default, rename = "Path")]
+    #[serde(default, rename = "Path", alias = "path")]
     pub path: String,
     /// Relative weight.
-    #[serde(default, rename = "Weight")]
+    #[serde(default, rename = "Weight", alias = "weight")]
     pub weight: u16,
 }
 
@@ -475,10 +475,10 @@ pub struct WeightDevice {
 #[serde(deny_unknown_fields)]
 pub struct ThrottleDevice {
     /// Device path.
-    #[serde(default, rename = "Path")]
+    #[serde(default, rename = "Path", alias = "path")]
     pub path: String,
     /// Rate (bytes or operations per second).
-    #[serde(default, rename = "Rate")]
+    #[serde(default, rename = "Rate", alias = "rate")]
     pub rate: ByteSize,
 }
 

@@ -218,51 +218,25 @@ fn volume_target(spec: &str) -> Result<String, &'static str> {
         1 | 2 => return Ok(spec.to_string()),
         _ => {}
     }
-    let bytes = spec.as_bytes();
-    let mut buffer = String::new();
-    let mut depth = 0usize;
+    let sections = crate::load::canonical::split_volume_spec(spec);
+    let last = sections.len() - 1;
     let mut source = String::new();
     let mut target = String::new();
-    let chars = spec.char_indices().map(Some).chain(std::iter::once(None));
-    for entry in chars {
-        let (i, c) = match entry {
-            Some((i, c)) => (i, Some(c)),
-            None => (spec.len(), None),
-        };
-        if c == Some('$') && bytes.get(i + 1) == Some(&b'{') {
-            depth += 1;
-            buffer.push('$');
-            continue;
+    for (i, section) in sections.into_iter().enumerate() {
+        if section.is_empty() {
+            return Err("empty section between colons");
         }
-        if c == Some('}') && depth > 0 {
-            depth -= 1;
-            buffer.push('}');
-            continue;
+        let at_end = i == last;
+        if source.is_empty() && at_end {
+            target = section;
+        } else if source.is_empty() {
+            source = section;
+        } else if target.is_empty() {
+            target = section;
+        } else if !at_end {
+            return Err("too many colons");
         }
-        let windows_drive = c == Some(':')
-            && buffer.chars().count() == 1
-            && buffer.chars().all(char::is_alphabetic);
-        if windows_drive {
-            buffer.push(':');
-        } else if (c == Some(':') || c.is_none()) && depth == 0 {
-            if buffer.is_empty() {
-                return Err("empty section between colons");
-            }
-            if source.is_empty() && c.is_none() {
-                target = std::mem::take(&mut buffer);
-            } else if source.is_empty() {
-                source = std::mem::take(&mut buffer);
-            } else if target.is_empty() {
-                target = std::mem::take(&mut buffer);
-            } else if c.is_some() {
-                return Err("too many colons");
-            } else {
-                // The mode section: compose reads it but it does not change the target.
-                buffer.clear();
-            }
-        } else if let Some(c) = c {
-            buffer.push(c);
-        }
+        // A later, final section is the mode: it does not change the target.
     }
     Ok(target)
 }
