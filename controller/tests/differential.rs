@@ -160,8 +160,9 @@ fn run(binary: &Path, dir: &Path, case: &Case) -> Run {
 /// How one case went.
 enum Verdict {
     Identical,
-    /// The reference rejected the project: the generator's fault.
-    Invalid(String),
+    /// The reference rejected the project (the generator's fault): its
+    /// error, and what stackd did with the same input.
+    Invalid(String, String),
     /// stackd disagrees; the lines say how.
     Differs(Vec<String>),
 }
@@ -205,18 +206,26 @@ fn judge(case: &Case, reference: &Path) -> Verdict {
     let dir = root.path().join("project");
     write_case(case, &dir);
     let expected = run(reference, &dir, case);
+    let actual = run(Path::new(env!("CARGO_BIN_EXE_stackd")), &dir, case);
     if expected.code != Some(0) {
-        return Verdict::Invalid(last_line(&expected.stderr));
+        let ours = match actual.code {
+            Some(0) => "stackd accepts it".to_owned(),
+            Some(101) | None => format!("stackd crashed: {}", first_line(&actual.stderr)),
+            Some(_) => format!("stackd rejects it too: {}", first_line(&actual.stderr)),
+        };
+        return Verdict::Invalid(last_line(&expected.stderr), ours);
     }
     let expected: Value = serde_json::from_str(&expected.stdout).unwrap();
-    let actual = run(Path::new(env!("CARGO_BIN_EXE_stackd")), &dir, case);
     if actual.code != Some(0) {
         let how = match actual.code {
             Some(101) => "panicked",
             Some(_) => "rejected a valid project",
             None => "crashed or timed out",
         };
-        return Verdict::Differs(vec![format!("stackd {how}: {}", first_line(&actual.stderr))]);
+        return Verdict::Differs(vec![format!(
+            "stackd {how}: {}",
+            first_line(&actual.stderr)
+        )]);
     }
     let actual: Value = match serde_json::from_str(&actual.stdout) {
         Ok(value) => value,
@@ -340,7 +349,10 @@ fn describe(outcome: &Outcome, seed: u64) -> String {
                 writeln!(text, "   … {} more", lines.len() - SHOWN_PATHS - 1).unwrap();
             }
         }
-        Verdict::Invalid(line) => writeln!(text, "   reference: {line}").unwrap(),
+        Verdict::Invalid(line, ours) => {
+            writeln!(text, "   reference: {line}").unwrap();
+            writeln!(text, "   {ours}").unwrap();
+        }
         Verdict::Identical => {}
     }
     text
@@ -354,7 +366,7 @@ fn suspects(results: &[Outcome]) -> Vec<&'static str> {
         match outcome.verdict {
             Verdict::Identical => in_identical.extend(outcome.case.features.iter().copied()),
             Verdict::Differs(_) => in_differing.extend(outcome.case.features.iter().copied()),
-            Verdict::Invalid(_) => {}
+            Verdict::Invalid(..) => {}
         }
     }
     in_differing
@@ -393,7 +405,10 @@ fn the_loader_agrees_with_docker_compose_on_generated_projects() {
     if let Some(only) = env_flag("STACKD_DIFF_ONLY") {
         let only: BTreeSet<String> = only.split(',').map(|t| t.trim().to_owned()).collect();
         for tag in &only {
-            assert!(generate::is_known(tag), "STACKD_DIFF_ONLY: unknown tag {tag:?}");
+            assert!(
+                generate::is_known(tag),
+                "STACKD_DIFF_ONLY: unknown tag {tag:?}"
+            );
         }
         features.only = Some(only);
     } else if env_flag("STACKD_DIFF_ALL").is_none_or(|v| v == "0") {
@@ -416,7 +431,7 @@ fn the_loader_agrees_with_docker_compose_on_generated_projects() {
         .count();
     let invalid: Vec<&Outcome> = results
         .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Invalid(_)))
+        .filter(|r| matches!(r.verdict, Verdict::Invalid(..)))
         .collect();
     let differing: Vec<&Outcome> = results
         .iter()
@@ -477,6 +492,11 @@ fn the_loader_agrees_with_docker_compose_on_generated_projects() {
         for outcome in invalid.iter().take(SHOWN_INVALID) {
             problems.push_str(&describe(outcome, seed));
         }
+        for outcome in invalid.iter().skip(SHOWN_INVALID) {
+            if let Verdict::Invalid(line, ours) = &outcome.verdict {
+                writeln!(problems, "  {}: {line} ({ours})", outcome.case.project).unwrap();
+            }
+        }
     }
     assert!(problems.is_empty(), "{summary}\n{problems}");
 }
@@ -500,6 +520,7 @@ fn a_feature_switched_off_is_never_used() {
     let mut features = Features::default();
     features.off.insert("ports-range".into());
     features.off.insert("reset-tag".into());
+    features.off.insert("nested-reset".into());
     for index in 0..100 {
         let case = generate::generate(DEFAULT_SEED, index, &features);
         assert!(!case.features.contains("ports-range"));

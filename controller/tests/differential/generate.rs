@@ -102,6 +102,43 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("override-third-file", "a third -f file"),
     ("reset-tag", "`!reset` in an override file"),
     ("override-tag", "`!override` in an override file"),
+    ("override-more", "override files also changing logging, build args, deploy, extra_hosts, caps, networks, dns, env_file, healthcheck test, ulimits, entrypoint, expose, tmpfs"),
+    ("nested-reset", "`!reset` below a service key (deploy.resources, build.args, logging.options)"),
+    ("interp-typed", "interpolated values in typed fields (replicas, retries, read_only, init, cpus, ulimits, ports target)"),
+    ("interp-nested", "`${A:-${B:-x}}` and `${A:+alt}`"),
+    ("env-floats", "float-looking values (`1.10`, `2.0`, `1e3`, `0.50`) in environment and labels"),
+    ("yaml-core", "YAML 1.2 core scalars: `True`, `FALSE`, `Null`, `0x1F`, `0o17`, `+5`, `010`, `1_000`, `.5`"),
+    ("flow-style", "flow collections (`[a, b]`, `{k: v}`) for service values"),
+    ("block-scalars", "folded and literal block scalars for commands and healthcheck tests"),
+    ("crlf", "CRLF line endings"),
+    ("doc-markers", "a leading comment and `---` document marker"),
+    ("implicit-deps", "links and volumes_from, which imply depends_on"),
+    ("network-mode", "network_mode `host`, `none` or `service:NAME`"),
+    ("devices", "devices in short and long form"),
+    ("gpus", "gpus and deploy reservations devices"),
+    ("build-extras", "build ssh, secrets, additional_contexts, cache_from, labels, platforms, network, extra_hosts, shm_size, tags"),
+    ("develop-watch", "develop.watch rules (ignore as string or list)"),
+    ("secrets-external", "external secrets/configs and custom `name:`"),
+    ("networks-default", "a customized `default` network"),
+    ("networks-extra", "network labels, attachable, driver_opts, ipv6, aux_addresses, service priority"),
+    ("volumes-paths-odd", "bind paths with trailing slashes, `..` and `//`"),
+    ("volumes-long-extra", "long mounts with bind.propagation, consistency, volume.subpath, tmpfs.mode"),
+    ("merge-keys-list", "`<<: [*a, *b]` and merge keys inside a healthcheck"),
+    ("env-keys-dotted", "dotted environment keys (`spring.profiles.active`)"),
+    ("extra-hosts-multi", "extra_hosts with several addresses or IPv6"),
+    ("env-file-syntax", "env files with quotes, escapes, multi-line values, interpolation and inline comments"),
+    ("misc-limits", "cpu_shares, mem_reservation, memswap_limit, oom_score_adj, pids_limit, cpuset, cpu_quota"),
+    ("expose-range", "expose ranges `3000-3005`"),
+    ("unicode", "non-ASCII text in labels and environment"),
+    ("image-digest", "images pinned by digest"),
+    ("duration-fraction", "durations with fractions and milliseconds (`1.5s`, `500ms`, `0.5s`)"),
+    ("memory-units", "memory in less usual units (`1.5G`, `512mb`, `128Mi`, bytes as an int)"),
+    ("scale", "legacy `scale:`"),
+    ("ports-long-range", "long-form ports with a published range"),
+    ("healthcheck-shell", "healthcheck shell strings with `$$` and quotes"),
+    ("command-empty", "empty command or entrypoint (`[]`, `\"\"`)"),
+    ("override-repeat", "an override file repeating list/map entries of the base verbatim (ports, volumes, labels, env, dns, caps, secrets, ...)"),
+    ("extra-hosts-repeat", "an override file repeating a `host:ip` extra_hosts entry an earlier file has"),
 ];
 
 /// Whether a feature tag is one the generator knows.
@@ -179,8 +216,10 @@ pub enum Y {
     Tag(&'static str, Box<Y>),
     /// An anchored node (`&name`).
     Anchor(String, Box<Y>),
-    /// A literal block scalar (`|`).
-    Text(String),
+    /// A block scalar: indicator (`|`, `>-`, ...) and text.
+    Block(&'static str, String),
+    /// A collection written in flow style (`[a, b]`, `{k: v}`).
+    Flow(Box<Y>),
 }
 
 fn plain(text: &str) -> Y {
@@ -200,7 +239,12 @@ fn sq(text: &str) -> Y {
 }
 
 fn map(entries: Vec<(&str, Y)>) -> Y {
-    Y::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    Y::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 /// Whether a plain scalar would read back as something else than this string.
@@ -241,7 +285,8 @@ fn head(y: &Y) -> (String, Option<&Y>) {
         Y::Map(m) if m.is_empty() => (" {}".into(), None),
         Y::Seq(s) if s.is_empty() => (" []".into(), None),
         Y::Map(_) | Y::Seq(_) => (String::new(), Some(y)),
-        Y::Text(_) => (" |".into(), Some(y)),
+        Y::Block(indicator, _) => (format!(" {indicator}"), Some(y)),
+        Y::Flow(inner) => (format!(" {}", flow_text(inner)), None),
         Y::Tag(tag, inner) => {
             let (h, body) = head(inner);
             (format!(" {tag}{h}"), body)
@@ -284,12 +329,53 @@ fn body(y: &Y, indent: usize, out: &mut String) {
                 }
             }
         }
-        Y::Text(text) => {
+        Y::Block(_, text) => {
             for line in text.lines() {
                 writeln!(out, "{pad}{line}").unwrap();
             }
         }
-        Y::S(_) | Y::Tag(..) | Y::Anchor(..) => unreachable!("only collections have a body"),
+        Y::S(_) | Y::Tag(..) | Y::Anchor(..) | Y::Flow(_) => {
+            unreachable!("only collections have a body")
+        }
+    }
+}
+
+/// Whether `y` can be written in flow style: scalars (quoted, or plain
+/// without flow indicators) in collections without tags, anchors or merge keys.
+fn flowable(y: &Y) -> bool {
+    match y {
+        Y::S(s) => {
+            !s.is_empty()
+                && (s.starts_with('"')
+                    || s.starts_with('\'')
+                    || !s.contains([',', '[', ']', '{', '}', '#']))
+        }
+        Y::Seq(items) => items.iter().all(flowable),
+        Y::Map(entries) => entries
+            .iter()
+            .all(|(k, v)| k != "<<" && !k.contains([',', '[', ']', '{', '}']) && flowable(v)),
+        Y::Flow(inner) => flowable(inner),
+        Y::Tag(..) | Y::Anchor(..) | Y::Block(..) => false,
+    }
+}
+
+fn flow_text(y: &Y) -> String {
+    match y {
+        Y::S(s) => s.clone(),
+        Y::Seq(items) => format!(
+            "[{}]",
+            items.iter().map(flow_text).collect::<Vec<_>>().join(", ")
+        ),
+        Y::Map(entries) => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", flow_text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Y::Flow(inner) => flow_text(inner),
+        Y::Tag(..) | Y::Anchor(..) | Y::Block(..) => unreachable!("checked by flowable"),
     }
 }
 
@@ -416,12 +502,16 @@ struct Svc {
     keys: Vec<String>,
     /// Container paths already mounted.
     targets: Vec<String>,
+    /// The service body as first written.
+    body: Vec<(String, Y)>,
 }
 
 struct Net {
     name: String,
     /// `172.N.0.0/16` when it has an ipam config.
     subnet: Option<u8>,
+    /// Also an IPv6 subnet `fd00:N::/64`.
+    ipv6: bool,
     external: bool,
 }
 
@@ -435,6 +525,9 @@ const DOTENV: &[(&str, &str)] = &[
     ("API_KEY", "s3cr3t-key"),
     ("APP_CONFIG", "debug=false"),
     ("REGISTRY", "registry.example.com"),
+    ("REPLICAS", "2"),
+    ("HC_RETRIES", "5"),
+    ("READ_ONLY", "true"),
 ];
 
 struct Gen<'f> {
@@ -452,6 +545,8 @@ struct Gen<'f> {
     x_logging: bool,
     x_common: bool,
     x_env: bool,
+    x_deploy: bool,
+    x_health: bool,
     app_image_anchored: bool,
 }
 
@@ -487,17 +582,77 @@ impl Gen<'_> {
         }
     }
 
+    /// A value for a typed field, sometimes interpolated
+    /// (`${VAR:-value}`; `.env` may set VAR).
+    fn typed(&mut self, value: &str, var: &str) -> Y {
+        if !self.on("interp-typed", 25) {
+            return plain(value);
+        }
+        if DOTENV.iter().any(|(name, _)| *name == var) && self.rng.chance(50) {
+            self.dotenv = true;
+            return plain(&format!("${{{var}}}"));
+        }
+        if self.rng.chance(50) {
+            dq(&format!("${{{var}:-{value}}}"))
+        } else {
+            plain(&format!("${{{var}:-{value}}}"))
+        }
+    }
+
+    /// A memory size: `usual`, or (with `memory-units`) a less usual
+    /// spelling; `int` allows a plain byte count.
+    fn memory(&mut self, usual: &str, int: bool) -> Y {
+        if self.on("memory-units", 25) {
+            match self.rng.below(6) {
+                0 => plain("1.5G"),
+                1 => plain("512mb"),
+                2 => plain("128MB"),
+                3 if int => plain("268435456"),
+                3 => dq("268435456"),
+                4 => dq("1gb"),
+                _ => plain("1024k"),
+            }
+        } else {
+            plain(usual)
+        }
+    }
+
+    /// Sometimes writes a collection in flow style.
+    fn style(&mut self, y: Y) -> Y {
+        let collection = matches!(&y, Y::Seq(items) if !items.is_empty())
+            || matches!(&y, Y::Map(entries) if !entries.is_empty());
+        if collection && flowable(&y) && self.on("flow-style", 12) {
+            Y::Flow(Box::new(y))
+        } else {
+            y
+        }
+    }
+
     /// A duration Go prints as written, or (with `duration-normalize`) one
     /// it prints differently.
     fn duration(&mut self, usual: &[&'static str]) -> Y {
+        if self.on("duration-fraction", 10) {
+            return plain(self.rng.pick(&["1.5s", "500ms", "0.5s", "250ms", "2.5s"]));
+        }
         if self.on("duration-normalize", 25) {
-            plain(self.rng.pick(&["90s", "1m", "2m", "120s", "1h", "1m0s", "3600s"]))
+            plain(
+                self.rng
+                    .pick(&["90s", "1m", "2m", "120s", "1h", "1m0s", "3600s"]),
+            )
         } else {
             plain(self.rng.pick(usual))
         }
     }
 
     fn interp_var(&mut self, name: &str, default: &str) -> String {
+        if self.on("interp-nested", 12) {
+            self.dotenv = true;
+            return if self.rng.chance(50) {
+                format!("${{UNSET_{name}:-${{{name}:-{default}}}}}")
+            } else {
+                format!("${{{name}:+{default}}}")
+            };
+        }
         if self.on("interp", 50) {
             self.dotenv = true;
             if self.rng.chance(25) {
@@ -544,6 +699,8 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
         x_logging: false,
         x_common: false,
         x_env: false,
+        x_deploy: false,
+        x_health: false,
         app_image_anchored: false,
     };
     let mut top: Vec<(String, Y)> = Vec::new();
@@ -593,10 +750,43 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
                 ),
             ));
         }
+        if g.x_common && g.allowed("merge-keys-list") && g.rng.chance(50) {
+            g.x_deploy = true;
+            top.push((
+                "x-deploy-defaults".into(),
+                Y::Anchor(
+                    "deploy-defaults".into(),
+                    Box::new(map(vec![(
+                        "deploy",
+                        map(vec![(
+                            "resources",
+                            map(vec![("limits", map(vec![("memory", plain("256M"))]))]),
+                        )]),
+                    )])),
+                ),
+            ));
+        }
+        if g.allowed("merge-keys-list") && g.rng.chance(40) {
+            g.x_health = true;
+            top.push((
+                "x-healthcheck".into(),
+                Y::Anchor(
+                    "hc-defaults".into(),
+                    Box::new(map(vec![
+                        ("interval", plain("10s")),
+                        ("timeout", plain("5s")),
+                        ("retries", plain("3")),
+                    ])),
+                ),
+            ));
+        }
         if top.iter().all(|(k, _)| !k.starts_with("x-")) {
             top.push((
                 "x-project-owner".into(),
-                map(vec![("team", plain("platform")), ("oncall", dq("#platform-oncall"))]),
+                map(vec![
+                    ("team", plain("platform")),
+                    ("oncall", dq("#platform-oncall")),
+                ]),
             ));
         }
     }
@@ -640,7 +830,8 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
     } else {
         "docker-compose.yml"
     };
-    let mut compose = vec![(base_name.to_owned(), render(&top))];
+    let text = finish_file(&mut g, render(&top));
+    let mut compose = vec![(base_name.to_owned(), text)];
     if g.on("override", 45) {
         let name = if g.rng.chance(60) {
             "compose.override.yaml"
@@ -648,9 +839,11 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
             "docker-compose.prod.yml"
         };
         let text = override_file(&mut g);
+        let text = finish_file(&mut g, text);
         compose.push((name.to_owned(), text));
         if g.on("override-third-file", 20) {
             let text = override_file(&mut g);
+            let text = finish_file(&mut g, text);
             compose.push(("compose.local.yaml".to_owned(), text));
         }
     }
@@ -669,6 +862,19 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
         files,
         features: g.used,
     }
+}
+
+/// Document marker, comments and line endings of a compose file.
+fn finish_file(g: &mut Gen<'_>, text: String) -> String {
+    let mut text = text;
+    if g.on("doc-markers", 12) {
+        text = format!("# Compose file for myapp; see README.md\n---\n{text}");
+        text = text.replacen("\nservices:\n", "\n# the application\nservices:\n", 1);
+    }
+    if g.on("crlf", 6) {
+        text = text.replace('\n', "\r\n");
+    }
+    text
 }
 
 fn logging_map(g: &mut Gen<'_>) -> Y {
@@ -705,21 +911,25 @@ fn declare_networks(g: &mut Gen<'_>) {
     g.networks.push(Net {
         name: "frontend".into(),
         subnet: None,
+        ipv6: false,
         external: false,
     });
     g.networks.push(Net {
         name: "backend".into(),
         subnet: None,
+        ipv6: false,
         external: false,
     });
     if g.on("networks-ipv4", 40) {
         let octet = 20 + g.rng.below(10) as u8;
         g.networks[1].subnet = Some(octet);
+        g.networks[1].ipv6 = g.on("networks-extra", 40);
     }
     if g.on("networks-external", 30) {
         g.networks.push(Net {
             name: "proxy".into(),
             subnet: None,
+            ipv6: false,
             external: true,
         });
     }
@@ -742,20 +952,42 @@ fn network_body(g: &mut Gen<'_>, net: usize) -> Y {
         entries.push(("driver", plain("bridge")));
     }
     if name == "backend" && g.on("networks-internal", 40) {
-        entries.push(("internal", plain("true")));
+        let internal = g.typed("true", "INTERNAL");
+        entries.push(("internal", internal));
+    }
+    if name == "frontend" && g.on("networks-extra", 30) {
+        entries.push(("attachable", plain("true")));
+        entries.push((
+            "labels",
+            map(vec![("com.example.network.tier", plain("edge"))]),
+        ));
+        entries.push((
+            "driver_opts",
+            map(vec![("com.docker.network.driver.mtu", plain("1450"))]),
+        ));
     }
     if let Some(octet) = g.networks[net].subnet {
+        let mut v4 = vec![
+            ("subnet", plain(&format!("172.{octet}.0.0/16"))),
+            ("gateway", plain(&format!("172.{octet}.0.1"))),
+        ];
+        let mut configs = Vec::new();
+        if g.networks[net].ipv6 {
+            entries.push(("enable_ipv6", plain("true")));
+            v4.push((
+                "aux_addresses",
+                map(vec![("router", plain(&format!("172.{octet}.0.2")))]),
+            ));
+            configs.push(map(v4));
+            configs.push(map(vec![("subnet", dq(&format!("fd00:{octet}::/64")))]));
+        } else {
+            configs.push(map(v4));
+        }
         entries.push((
             "ipam",
             map(vec![
                 ("driver", plain("default")),
-                (
-                    "config",
-                    Y::Seq(vec![map(vec![
-                        ("subnet", plain(&format!("172.{octet}.0.0/16"))),
-                        ("gateway", plain(&format!("172.{octet}.0.1"))),
-                    ])]),
-                ),
+                ("config", Y::Seq(configs)),
             ]),
         ));
     }
@@ -766,8 +998,29 @@ fn network_body(g: &mut Gen<'_>, net: usize) -> Y {
 }
 
 fn push_resources(g: &mut Gen<'_>, top: &mut Vec<(String, Y)>) {
-    if !g.networks.is_empty() {
+    let default = if g.on("networks-default", 8) {
+        Some(match g.rng.below(3) {
+            0 => map(vec![("name", plain("myapp_shared"))]),
+            1 => map(vec![
+                ("driver", plain("bridge")),
+                (
+                    "driver_opts",
+                    map(vec![("com.docker.network.driver.mtu", plain("1450"))]),
+                ),
+            ]),
+            _ => map(vec![
+                ("external", plain("true")),
+                ("name", plain("shared_net")),
+            ]),
+        })
+    } else {
+        None
+    };
+    if !g.networks.is_empty() || default.is_some() {
         let mut nets = Vec::new();
+        if let Some(body) = default {
+            nets.push(("default".to_owned(), body));
+        }
         for i in 0..g.networks.len() {
             let body = network_body(g, i);
             nets.push((g.networks[i].name.clone(), body));
@@ -833,13 +1086,22 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
         has_image: false,
         keys: Vec::new(),
         targets: Vec::new(),
+        body: Vec::new(),
     });
     let mut m: Vec<(String, Y)> = Vec::new();
     let mut merged_common = false;
     if g.x_common && g.on("merge-keys", 50) {
         merged_common = true;
-        m.push(("<<".into(), plain("*common")));
+        if g.x_deploy && g.on("merge-keys-list", 40) {
+            m.push(("<<".into(), plain("[*common, *deploy-defaults]")));
+        } else {
+            m.push(("<<".into(), plain("*common")));
+        }
     }
+    // A service sharing another's network stack publishes no ports and
+    // joins no networks.
+    let network_mode = network_mode(g, index);
+    let shares_network = network_mode.is_some();
 
     // image / build
     let build = a.build.is_some() && g.on("build", 70);
@@ -850,7 +1112,7 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
     if build {
         m.push(("build".into(), build_value(g, a)));
     }
-    if g.on("misc", 20) {
+    if !shares_network && g.on("misc", 20) {
         if !late && g.rng.chance(50) {
             m.push(("container_name".into(), plain(&format!("myapp-{name}"))));
         }
@@ -868,20 +1130,33 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
             m.push(("pull_policy".into(), plain(policy)));
         }
         if g.rng.chance(30) {
-            m.push(("tty".into(), plain("true")));
+            let tty = g.typed("true", "TTY");
+            m.push(("tty".into(), tty));
             m.push(("stdin_open".into(), plain("true")));
         }
+    }
+    if let Some(mode) = network_mode {
+        m.push(("network_mode".into(), mode));
     }
     if g.on("command-string", 30) {
         m.push(("command".into(), command_string(g, a)));
     } else if g.on("command-list", 25) {
         m.push(("command".into(), command_list(a)));
+    } else if g.on("command-empty", 4) {
+        m.push(("command".into(), Y::Seq(Vec::new())));
     }
     if g.on("entrypoint", 12) {
         let value = match g.rng.below(3) {
             0 => plain("/docker-entrypoint.sh"),
             1 => Y::Seq(vec![dq("/bin/sh"), dq("-c")]),
             _ => dq("tini -- /usr/local/bin/start.sh"),
+        };
+        m.push(("entrypoint".into(), value));
+    } else if g.on("command-empty", 4) {
+        let value = if g.rng.chance(50) {
+            Y::Seq(Vec::new())
+        } else {
+            dq("")
         };
         m.push(("entrypoint".into(), value));
     }
@@ -891,23 +1166,27 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
     if let Some(env_file) = env_file(g, &name) {
         m.push(("env_file".into(), env_file));
     }
-    if a.port > 0 && g.rng.chance(60) {
+    if !shares_network && a.port > 0 && g.rng.chance(60) {
         let ports = ports(g, a.port);
         if !ports.is_empty() {
             m.push(("ports".into(), Y::Seq(ports)));
         }
     }
     if a.port > 0 && g.on("expose", 10) {
-        m.push((
-            "expose".into(),
-            Y::Seq(vec![dq(&a.port.to_string()), plain("9100")]),
-        ));
+        let mut items = vec![dq(&a.port.to_string()), plain("9100")];
+        if g.on("expose-range", 40) {
+            items.push(dq("7000-7002"));
+        }
+        m.push(("expose".into(), Y::Seq(items)));
     }
     if g.rng.chance(55) {
         let vols = volumes(g, index);
         if !vols.is_empty() {
             m.push(("volumes".into(), Y::Seq(vols)));
         }
+    }
+    if let Some(links) = implicit_dependencies(g, index) {
+        m.extend(links);
     }
     if g.on("tmpfs", 12) {
         let value = if g.rng.chance(50) {
@@ -929,13 +1208,31 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
     }
     let mut has_deploy_resources = false;
     let named_container = m.iter().any(|(k, _)| k == "container_name");
-    if let Some((deploy, resources)) = deploy(g, named_container) {
+    let scaled = !named_container && g.on("scale", 4);
+    if let Some((deploy, resources)) = deploy(g, named_container || scaled) {
         has_deploy_resources = resources;
         m.push(("deploy".into(), deploy));
     }
-    if !has_deploy_resources && g.on("legacy-limits", 10) {
-        m.push(("mem_limit".into(), plain("512m")));
-        m.push(("cpus".into(), plain("0.5")));
+    if scaled {
+        m.push(("scale".into(), plain("2")));
+    }
+    // compose refuses service-level limits that disagree with deploy's.
+    let limits_free = !has_deploy_resources && !m.iter().any(|(k, _)| k == "<<");
+    if limits_free && g.on("legacy-limits", 10) {
+        let memory = g.memory("512m", true);
+        m.push(("mem_limit".into(), memory));
+        let cpus = g_cpus(g);
+        let cpus = g.typed(cpus, "CPUS");
+        m.push(("cpus".into(), cpus));
+    }
+    if limits_free && g.on("misc-limits", 8) {
+        m.push(("cpu_shares".into(), g.typed("512", "CPU_SHARES")));
+        m.push(("mem_reservation".into(), plain("256m")));
+        m.push(("memswap_limit".into(), plain("1g")));
+        m.push(("oom_score_adj".into(), plain("-500")));
+        m.push(("pids_limit".into(), g.typed("100", "PIDS_LIMIT")));
+        m.push(("cpuset".into(), dq("0,1")));
+        m.push(("cpu_quota".into(), plain("50000")));
     }
     if !merged_common && g.on("restart", 50) {
         let value = match g.rng.below(6) {
@@ -949,7 +1246,8 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
         m.push(("restart".into(), value));
     }
     if g.on("read-only", 10) {
-        m.push(("read_only".into(), plain("true")));
+        let value = g.typed("true", "READ_ONLY");
+        m.push(("read_only".into(), value));
     }
     if g.on("user", 15) {
         let value = match g.rng.below(3) {
@@ -972,7 +1270,8 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
             map(vec![("soft", plain("20000")), ("hard", plain("40000"))]),
         )];
         if g.rng.chance(50) {
-            entries.push(("nproc", plain("65535")));
+            let nproc = g.typed("65535", "NPROC");
+            entries.push(("nproc", nproc));
         }
         if g.rng.chance(40) {
             entries.push((
@@ -1012,8 +1311,38 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
         };
         m.push(("shm_size".into(), value));
     }
-    if let Some(nets) = service_networks(g, &name) {
-        m.push(("networks".into(), nets));
+    if g.on("devices", 6) {
+        let mut items = vec![
+            plain("/dev/ttyUSB0:/dev/ttyUSB0"),
+            plain("/dev/snd:/dev/snd:rwm"),
+        ];
+        if g.rng.chance(50) {
+            items.push(plain("/dev/dri"));
+        } else {
+            items.push(map(vec![
+                ("source", plain("/dev/fuse")),
+                ("target", plain("/dev/fuse")),
+                ("permissions", plain("rwm")),
+            ]));
+        }
+        m.push(("devices".into(), Y::Seq(items)));
+    }
+    if g.on("gpus", 5) {
+        let value = if g.rng.chance(50) {
+            plain("all")
+        } else {
+            Y::Seq(vec![map(vec![
+                ("driver", plain("nvidia")),
+                ("count", plain("1")),
+                ("capabilities", Y::Seq(vec![plain("gpu")])),
+            ])])
+        };
+        m.push(("gpus".into(), value));
+    }
+    if !shares_network {
+        if let Some(nets) = service_networks(g, &name) {
+            m.push(("networks".into(), nets));
+        }
     }
     if let Some(extra) = extra_hosts(g) {
         m.push(("extra_hosts".into(), extra));
@@ -1040,7 +1369,38 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
         }
     }
     if g.on("init", 10) {
-        m.push(("init".into(), plain("true")));
+        let value = g.typed("true", "INIT");
+        m.push(("init".into(), value));
+    }
+    if build && g.on("develop-watch", 12) {
+        let ignore = if g.rng.chance(50) {
+            plain("node_modules/")
+        } else {
+            Y::Seq(vec![plain("node_modules/"), dq("*.log")])
+        };
+        m.push((
+            "develop".into(),
+            map(vec![(
+                "watch",
+                Y::Seq(vec![
+                    map(vec![
+                        ("action", plain("sync")),
+                        ("path", plain("./src")),
+                        ("target", plain("/app/src")),
+                        ("ignore", ignore),
+                    ]),
+                    map(vec![
+                        ("action", plain("rebuild")),
+                        ("path", plain("package.json")),
+                    ]),
+                    map(vec![
+                        ("action", plain("sync+restart")),
+                        ("path", plain("./config")),
+                        ("target", plain("/etc/app")),
+                    ]),
+                ]),
+            )]),
+        ));
     }
     if g.used.contains("extensions") && g.on("extensions", 20) {
         m.push((
@@ -1048,8 +1408,57 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
             map(vec![("enabled", plain("true")), ("port", plain("8080"))]),
         ));
     }
+    for (_, value) in &mut m {
+        let taken = std::mem::replace(value, Y::S(String::new()));
+        *value = g.style(taken);
+    }
     g.services[index].keys = m.iter().map(|(k, _)| k.clone()).collect();
+    g.services[index].body.clone_from(&m);
     (name, Y::Map(m))
+}
+
+fn g_cpus(g: &mut Gen<'_>) -> &'static str {
+    g.rng.pick(&["0.5", "1.5", "0.3", "2", "0.25"])
+}
+
+/// network_mode for service `index`, decided before anything that would clash.
+fn network_mode(g: &mut Gen<'_>, index: usize) -> Option<Y> {
+    if !g.on("network-mode", 5) {
+        return None;
+    }
+    let candidates: Vec<usize> = (0..index).filter(|&i| !g.services[i].profiled).collect();
+    if !candidates.is_empty() && g.rng.chance(50) {
+        let target = g.rng.pick(&candidates);
+        return Some(dq(&format!("service:{}", g.services[target].name)));
+    }
+    Some(plain(g.rng.pick(&["host", "none"])))
+}
+
+/// links and volumes_from towards earlier services.
+fn implicit_dependencies(g: &mut Gen<'_>, index: usize) -> Option<Vec<(String, Y)>> {
+    let candidates: Vec<usize> = (0..index).filter(|&i| !g.services[i].profiled).collect();
+    if candidates.is_empty() || !g.on("implicit-deps", 8) {
+        return None;
+    }
+    let target = g.services[g.rng.pick(&candidates)].name.clone();
+    let mut out = Vec::new();
+    if g.rng.chance(60) {
+        let link = if g.rng.chance(50) {
+            plain(&target)
+        } else {
+            plain(&format!("{target}:{target}-alias"))
+        };
+        out.push(("links".into(), Y::Seq(vec![link])));
+    }
+    if out.is_empty() || g.rng.chance(40) {
+        let from = if g.rng.chance(50) {
+            plain(&target)
+        } else {
+            plain(&format!("{target}:ro"))
+        };
+        out.push(("volumes_from".into(), Y::Seq(vec![from])));
+    }
+    Some(out)
 }
 
 fn image_value(g: &mut Gen<'_>, a: &Archetype) -> Y {
@@ -1064,6 +1473,11 @@ fn image_value(g: &mut Gen<'_>, a: &Archetype) -> Y {
         format!(
             "{}/acme/api:1.4.2",
             g.interp_var("REGISTRY", "registry.example.com")
+        )
+    } else if !shared && g.on("image-digest", 10) {
+        format!(
+            "{}@sha256:4d2d5d3b6f1e8a7c9b0a1f2e3d4c5b6a7980716253443526170819a0b1c2d3e4",
+            a.image
         )
     } else {
         a.image.to_owned()
@@ -1085,7 +1499,10 @@ fn build_value(g: &mut Gen<'_>, a: &Archetype) -> Y {
     if g.rng.chance(50) {
         entries.push((
             "dockerfile",
-            plain(g.rng.pick(&["Dockerfile", "Dockerfile.prod", "docker/Dockerfile"])),
+            plain(
+                g.rng
+                    .pick(&["Dockerfile", "Dockerfile.prod", "docker/Dockerfile"]),
+            ),
         ));
     }
     if g.on("build-args", 60) {
@@ -1097,11 +1514,19 @@ fn build_value(g: &mut Gen<'_>, a: &Archetype) -> Y {
             if g.rng.chance(40) {
                 args.push(("BUILD_JOBS", plain("4")));
             }
+            if g.on("env-null", 30) {
+                args.push(("GIT_SHA", Y::S(String::new())));
+            }
             map(args)
         } else {
             let mut args = vec![plain("NODE_ENV=production"), plain("APP_VERSION=1.4.2")];
             if g.rng.chance(40) {
-                args.push(dq("PIP_EXTRA_INDEX_URL=https://pypi.example.com/simple"));
+                args.push(dq(
+                    "PIP_EXTRA_INDEX_URL=https://packages.example.com/simple",
+                ));
+            }
+            if g.on("env-null", 30) {
+                args.push(plain("GIT_SHA"));
             }
             Y::Seq(args)
         };
@@ -1110,6 +1535,53 @@ fn build_value(g: &mut Gen<'_>, a: &Archetype) -> Y {
     if g.rng.chance(35) {
         entries.push(("target", plain("production")));
     }
+    if g.on("build-extras", 30) {
+        match g.rng.below(3) {
+            0 => {
+                entries.push(("ssh", Y::Seq(vec![plain("default")])));
+                g.aux_file("secrets/npm_token.txt", "npm-token\n");
+                if !g.secrets.iter().any(|(n, _)| n == "npm_token") {
+                    g.secrets.push((
+                        "npm_token".into(),
+                        map(vec![("file", plain("./secrets/npm_token.txt"))]),
+                    ));
+                }
+                entries.push(("secrets", Y::Seq(vec![plain("npm_token")])));
+            }
+            1 => {
+                let contexts = if g.rng.chance(50) {
+                    map(vec![("shared", plain("../shared"))])
+                } else {
+                    Y::Seq(vec![plain("shared=../shared")])
+                };
+                entries.push(("additional_contexts", contexts));
+                entries.push((
+                    "cache_from",
+                    Y::Seq(vec![plain("type=registry,ref=ghcr.io/acme/api:cache")]),
+                ));
+                entries.push((
+                    "platforms",
+                    Y::Seq(vec![plain("linux/amd64"), plain("linux/arm64")]),
+                ));
+            }
+            _ => {
+                entries.push((
+                    "labels",
+                    map(vec![(
+                        "org.opencontainers.image.source",
+                        dq("https://example.com/acme/api"),
+                    )]),
+                ));
+                entries.push(("network", plain("host")));
+                entries.push((
+                    "extra_hosts",
+                    Y::Seq(vec![dq("packages.internal:10.0.0.9")]),
+                ));
+                entries.push(("shm_size", plain("2gb")));
+                entries.push(("tags", Y::Seq(vec![plain("ghcr.io/acme/api:dev")])));
+            }
+        }
+    }
     map(entries)
 }
 
@@ -1117,14 +1589,26 @@ fn command_string(g: &mut Gen<'_>, a: &Archetype) -> Y {
     if g.on("dollar-escape", 25) {
         return dq("sh -c 'echo starting on $$HOSTNAME && exec nginx -g \"daemon off;\"'");
     }
-    match (a.name, g.rng.below(3)) {
+    if g.on("block-scalars", 20) {
+        return if g.rng.chance(50) {
+            Y::Block(
+                ">-",
+                "bash -c \"python manage.py migrate\n&& gunicorn app.wsgi\n-b 0.0.0.0:8000\""
+                    .into(),
+            )
+        } else {
+            Y::Block("|", "sh -c '\n  npm ci\n  npm run start\n'\n".into())
+        };
+    }
+    match (a.name, g.rng.below(4)) {
         ("worker", _) => plain("celery -A app worker --loglevel=info --concurrency 4"),
         ("cache", _) => plain("redis-server --appendonly yes --maxmemory 256mb"),
         ("db", _) => plain("postgres -c max_connections=200 -c shared_buffers=256MB"),
-        (_, 0) => plain(
-            "bash -c \"python manage.py migrate && gunicorn app.wsgi -b 0.0.0.0:8000\"",
-        ),
+        (_, 0) => {
+            plain("bash -c \"python manage.py migrate && gunicorn app.wsgi -b 0.0.0.0:8000\"")
+        }
         (_, 1) => sq("sh -c 'npm ci && npm run start -- --host \"0.0.0.0\"'"),
+        (_, 2) => dq("sh -c \"echo \\\"ready\\\" && exec node server.js --title 'My App'\""),
         _ => plain("npm run start"),
     }
 }
@@ -1138,16 +1622,24 @@ fn command_list(a: &Archetype) -> Y {
             dq("worker"),
             dq("--loglevel=info"),
         ]),
-        "cache" => Y::Seq(vec![plain("redis-server"), plain("--appendonly"), dq("yes")]),
+        "cache" => Y::Seq(vec![
+            plain("redis-server"),
+            plain("--appendonly"),
+            dq("yes"),
+        ]),
         _ => Y::Seq(vec![dq("npm"), dq("run"), dq("start")]),
     }
 }
 
 /// One environment value in both spellings: a map value, a list item.
 fn env_entry(g: &mut Gen<'_>) -> (String, Y, Y) {
-    let kind = g.rng.below(12);
+    let kind = g.rng.below(17);
     let (key, map_value, list_item) = match kind {
-        0 => ("NODE_ENV", plain("production"), plain("NODE_ENV=production")),
+        0 => (
+            "NODE_ENV",
+            plain("production"),
+            plain("NODE_ENV=production"),
+        ),
         1 => ("PORT", plain("8080"), plain("PORT=8080")),
         2 => ("WORKERS", dq("4"), dq("WORKERS=4")),
         3 => ("RATIO", plain("0.75"), plain("RATIO=0.75")),
@@ -1164,7 +1656,11 @@ fn env_entry(g: &mut Gen<'_>) -> (String, Y, Y) {
         ),
         7 if g.on("env-yes-no", 60) => {
             let word = g.rng.pick(&["yes", "no", "on", "off"]);
-            ("ALLOW_EMPTY_PASSWORD", plain(word), plain(&format!("ALLOW_EMPTY_PASSWORD={word}")))
+            (
+                "ALLOW_EMPTY_PASSWORD",
+                plain(word),
+                plain(&format!("ALLOW_EMPTY_PASSWORD={word}")),
+            )
         }
         8 if g.on("env-empty", 60) => {
             let map_value = if g.rng.chance(50) { dq("") } else { sq("") };
@@ -1192,6 +1688,57 @@ fn env_entry(g: &mut Gen<'_>) -> (String, Y, Y) {
             "BUILD_ID",
             plain("${BUILD_ID}"),
             plain("BUILD_ID=${BUILD_ID}"),
+        ),
+        12 if g.on("env-floats", 60) => {
+            let value = g.rng.pick(&[
+                "1.10",
+                "2.0",
+                "1e3",
+                "0.50",
+                "3.14159265358979",
+                "1.5e-3",
+                "100.000",
+            ]);
+            (
+                "APP_VERSION",
+                plain(value),
+                plain(&format!("APP_VERSION={value}")),
+            )
+        }
+        13 if g.on("yaml-core", 60) => {
+            let value = g.rng.pick(&[
+                "True", "FALSE", "Null", "0x1F", "0o17", "+5", "010", "1_000", ".5", "-0",
+            ]);
+            (
+                "LEGACY_FLAG",
+                plain(value),
+                plain(&format!("LEGACY_FLAG={value}")),
+            )
+        }
+        14 if g.on("env-keys-dotted", 60) => {
+            if g.rng.chance(50) {
+                (
+                    "spring.profiles.active",
+                    plain("prod"),
+                    plain("spring.profiles.active=prod"),
+                )
+            } else {
+                (
+                    "spring.datasource.url",
+                    plain("jdbc:postgresql://db:5432/app"),
+                    plain("spring.datasource.url=jdbc:postgresql://db:5432/app"),
+                )
+            }
+        }
+        15 if g.on("unicode", 60) => (
+            "GREETING",
+            dq("héllo wörld ☕ — ünïcode"),
+            plain("GREETING=héllo wörld ☕ — ünïcode"),
+        ),
+        16 if g.on("dollar-escape", 60) => (
+            "ADMIN_HASH",
+            sq("$$2y$$10$$N9qo8uLOickgx2ZMRZoMye"),
+            sq("ADMIN_HASH=$$2y$$10$$N9qo8uLOickgx2ZMRZoMye"),
         ),
         _ => ("TZ", plain("Europe/Paris"), plain("TZ=Europe/Paris")),
     };
@@ -1236,10 +1783,23 @@ fn env_file(g: &mut Gen<'_>, service: &str) -> Option<Y> {
         return None;
     }
     let own = format!("./{service}.env");
-    let content = format!(
+    let mut content = format!(
         "# settings for {service}\n{}_WORKERS=4\nGREETING=\"hello world\"\nEMPTY_FROM_FILE=\nexport EXPORTED=1\n",
         service.to_ascii_uppercase().replace('-', "_")
     );
+    if g.on("env-file-syntax", 40) {
+        content.push_str(concat!(
+            "ESCAPED=\"tab\\there\\nnewline \\\"quoted\\\"\"\n",
+            "RAW='single $QUOTED \\n kept'\n",
+            "INLINE=value # a comment\n",
+            "HASH_IN_QUOTES=\"value # not a comment\"\n",
+            "MULTILINE=\"first line\nsecond line\"\n",
+            "FROM_DOTENV=${TAG:-none}\n",
+            "EMPTY_QUOTED=\"\"\n",
+            "  INDENTED=yes\n",
+        ));
+        g.dotenv = true;
+    }
     g.aux_file(&own[2..], &content);
     if optional {
         let mut items = Vec::new();
@@ -1287,15 +1847,25 @@ fn ports(g: &mut Gen<'_>, target: u16) -> Vec<Y> {
             2 if g.on("ports-range", 60) => {
                 let base = 9000 + (g.next_port - 8000) * 3;
                 g.next_port += 3;
-                match g.rng.below(3) {
+                match g.rng.below(4) {
                     0 => dq(&format!("{base}-{}:{base}-{}", base + 2, base + 2)),
                     1 => dq(&format!("{base}-{}", base + 1)),
+                    2 => dq(&format!(
+                        "127.0.0.1:{base}-{}:{base}-{}/udp",
+                        base + 1,
+                        base + 1
+                    )),
                     _ => dq(&format!("{base}-{}:{target}", base + 2)),
                 }
             }
             3 if g.on("ports-long", 70) => {
-                let mut entries = vec![("target", plain(&target.to_string()))];
-                let published = if g.rng.chance(50) {
+                let target_value = g.typed(&target.to_string(), "APP_PORT");
+                let mut entries = vec![("target", target_value)];
+                let published = if g.on("ports-long-range", 25) {
+                    let base = 9000 + (g.next_port - 8000) * 3;
+                    g.next_port += 3;
+                    dq(&format!("{base}-{}", base + 2))
+                } else if g.rng.chance(50) {
                     dq(&published.to_string())
                 } else {
                     plain(&published.to_string())
@@ -1309,6 +1879,8 @@ fn ports(g: &mut Gen<'_>, target: u16) -> Vec<Y> {
                 }
                 if g.rng.chance(30) {
                     entries.push(("host_ip", plain("127.0.0.1")));
+                } else if g.on("ports-ipv6", 15) {
+                    entries.push(("host_ip", dq("::1")));
                 }
                 if g.rng.chance(30) {
                     entries.push(("name", plain("http")));
@@ -1358,8 +1930,17 @@ fn volumes(g: &mut Gen<'_>, index: usize) -> Vec<Y> {
     let mut out = Vec::new();
     let count = g.rng.range(1, 3);
     for _ in 0..count {
-        let kind = g.rng.below(7);
+        let kind = g.rng.below(8);
         let (target, item) = match kind {
+            6 if g.on("volumes-paths-odd", 40) => {
+                let (source, target) = g.rng.pick(&[
+                    ("./data/", "/srv/data/"),
+                    ("./config/../data", "/srv/merged"),
+                    ("./logs//app", "/var/log/app"),
+                    ("./", "/workspace"),
+                ]);
+                (target.to_owned(), plain(&format!("{source}:{target}")))
+            }
             0 if g.on("volumes-named", 80) => {
                 let vol = named_volume(g, &service);
                 let target = "/var/lib/data".to_owned();
@@ -1400,14 +1981,12 @@ fn volumes(g: &mut Gen<'_>, index: usize) -> Vec<Y> {
                 let opt = if g.rng.chance(50) { ":ro" } else { "" };
                 (target.to_owned(), plain(&format!("{source}:{target}{opt}")))
             }
-            3 if g.on("volumes-home", 30) => (
-                "/root/.aws".to_owned(),
-                plain("~/.aws:/root/.aws:ro"),
-            ),
-            4 if g.on("volumes-anon", 40) => (
-                "/app/node_modules".to_owned(),
-                plain("/app/node_modules"),
-            ),
+            3 if g.on("volumes-home", 30) => {
+                ("/root/.aws".to_owned(), plain("~/.aws:/root/.aws:ro"))
+            }
+            4 if g.on("volumes-anon", 40) => {
+                ("/app/node_modules".to_owned(), plain("/app/node_modules"))
+            }
             5 if g.on("volumes-long", 70) => {
                 let shape = g.rng.below(3);
                 match shape {
@@ -1418,7 +1997,15 @@ fn volumes(g: &mut Gen<'_>, index: usize) -> Vec<Y> {
                             ("source", plain(&vol)),
                             ("target", plain("/var/lib/data")),
                         ];
-                        if g.rng.chance(50) {
+                        if g.on("volumes-long-extra", 25) {
+                            entries.push((
+                                "volume",
+                                map(vec![
+                                    ("nocopy", plain("true")),
+                                    ("subpath", plain("pgdata")),
+                                ]),
+                            ));
+                        } else if g.rng.chance(50) {
                             entries.push(("volume", map(vec![("nocopy", plain("true"))])));
                         }
                         ("/var/lib/data".to_owned(), map(entries))
@@ -1430,13 +2017,21 @@ fn volumes(g: &mut Gen<'_>, index: usize) -> Vec<Y> {
                             ("target", plain("/etc/app")),
                         ];
                         if g.rng.chance(60) {
-                            entries.push(("read_only", plain("true")));
+                            let read_only = g.typed("true", "READ_ONLY");
+                            entries.push(("read_only", read_only));
                         }
-                        if g.rng.chance(50) {
+                        if g.on("volumes-long-extra", 25) {
+                            entries.push(("consistency", plain("cached")));
                             entries.push((
                                 "bind",
-                                map(vec![("create_host_path", plain("true"))]),
+                                map(vec![
+                                    ("propagation", plain("rprivate")),
+                                    ("create_host_path", plain("false")),
+                                    ("selinux", plain("z")),
+                                ]),
                             ));
+                        } else if g.rng.chance(50) {
+                            entries.push(("bind", map(vec![("create_host_path", plain("true"))])));
                         }
                         ("/etc/app".to_owned(), map(entries))
                     }
@@ -1446,12 +2041,16 @@ fn volumes(g: &mut Gen<'_>, index: usize) -> Vec<Y> {
                         } else {
                             dq("64m")
                         };
+                        let mut tmpfs = vec![("size", size)];
+                        if g.on("volumes-long-extra", 25) {
+                            tmpfs.push(("mode", plain(g.rng.pick(&["0o1777", "01777", "1777"]))));
+                        }
                         (
                             "/run/cache".to_owned(),
                             map(vec![
                                 ("type", plain("tmpfs")),
                                 ("target", plain("/run/cache")),
-                                ("tmpfs", map(vec![("size", size)])),
+                                ("tmpfs", map(tmpfs)),
                             ]),
                         )
                     }
@@ -1488,20 +2087,43 @@ fn labels(g: &mut Gen<'_>, service: &str) -> Option<Y> {
     if g.on("interp-unset", 30) {
         pairs.push(("com.example.build".into(), "${BUILD_ID}".into()));
     }
+    if g.on("unicode", 20) {
+        pairs.push(("com.example.description".into(), "Café ☕ — API".into()));
+    }
+    if g.on("dollar-escape", 15) {
+        pairs.push((
+            "traefik.http.middlewares.auth.basicauth.users".into(),
+            "admin:$$apr1$$H6uskkkW$$IgXLP6ewTrSuBkTrqE8wj/".into(),
+        ));
+    }
+    // Map values YAML reads as numbers or booleans, written plain.
+    let mut typed: Vec<(String, &str)> = Vec::new();
+    if as_map && g.on("env-floats", 20) {
+        typed.push((
+            "com.example.version".into(),
+            g.rng.pick(&["1.10", "2.0", "1e3"]),
+        ));
+    }
+    if as_map && g.on("yaml-core", 20) {
+        typed.push((
+            "com.example.enabled".into(),
+            g.rng.pick(&["True", "FALSE", "0x1F"]),
+        ));
+    }
     if as_map {
-        Some(Y::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| {
-                    let value = if v == "true" && g.rng.chance(50) {
-                        plain("true")
-                    } else {
-                        text(&v)
-                    };
-                    (k, value)
-                })
-                .collect(),
-        ))
+        let mut entries: Vec<(String, Y)> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if v == "true" && g.rng.chance(50) {
+                    plain("true")
+                } else {
+                    text(&v)
+                };
+                (k, value)
+            })
+            .collect();
+        entries.extend(typed.into_iter().map(|(k, v)| (k, plain(v))));
+        Some(Y::Map(entries))
     } else {
         Some(Y::Seq(
             pairs
@@ -1534,10 +2156,7 @@ fn depends_on_value(g: &mut Gen<'_>, chosen: &[usize]) -> Option<Y> {
             return None;
         }
         return Some(Y::Seq(
-            chosen
-                .iter()
-                .map(|&i| plain(&g.services[i].name))
-                .collect(),
+            chosen.iter().map(|&i| plain(&g.services[i].name)).collect(),
         ));
     }
     if !g.on("depends-map", 100) {
@@ -1583,9 +2202,25 @@ fn healthcheck(g: &mut Gen<'_>, a: &Archetype) -> Option<(Y, bool)> {
             dq("CMD-SHELL"),
             dq("pg_isready -U postgres -d postgres"),
         ]),
-        (Health::Postgres, _) => Y::Seq(vec![dq("CMD"), dq("pg_isready"), dq("-U"), dq("postgres")]),
+        (Health::Postgres, _) => {
+            Y::Seq(vec![dq("CMD"), dq("pg_isready"), dq("-U"), dq("postgres")])
+        }
         (Health::Redis, 0) => Y::Seq(vec![dq("CMD"), dq("redis-cli"), dq("ping")]),
         (Health::Redis, _) => dq("redis-cli ping | grep PONG"),
+        (_, 0) if g.on("healthcheck-shell", 30) => {
+            if g.rng.chance(50) {
+                dq("curl -fsS \"http://localhost:$${PORT:-80}/health\" || exit 1")
+            } else {
+                Y::Seq(vec![
+                    dq("CMD-SHELL"),
+                    dq("wget -qO- 'http://localhost/health' | grep -q \"ok\""),
+                ])
+            }
+        }
+        (_, 0) if g.on("block-scalars", 20) => Y::Block(
+            "|",
+            "curl -fsS http://localhost/health \\\n  || exit 1\n".into(),
+        ),
         (_, 0) => plain("curl -fsS http://localhost/health || exit 1"),
         _ => Y::Seq(vec![
             dq("CMD"),
@@ -1595,7 +2230,11 @@ fn healthcheck(g: &mut Gen<'_>, a: &Archetype) -> Option<(Y, bool)> {
             dq("http://localhost/healthz"),
         ]),
     };
-    let mut entries = vec![("test", test)];
+    let mut entries = Vec::new();
+    if g.x_health && g.on("merge-keys-list", 60) {
+        entries.push(("<<", plain("*hc-defaults")));
+    }
+    entries.push(("test", test));
     if g.rng.chance(80) {
         let interval = g.duration(&["10s", "5s", "30s", "1m30s"]);
         entries.push(("interval", interval));
@@ -1605,7 +2244,9 @@ fn healthcheck(g: &mut Gen<'_>, a: &Archetype) -> Option<(Y, bool)> {
         entries.push(("timeout", timeout));
     }
     if g.rng.chance(70) {
-        entries.push(("retries", plain(g.rng.pick(&["3", "5", "10"]))));
+        let retries = g.rng.pick(&["3", "5", "10"]);
+        let retries = g.typed(retries, "HC_RETRIES");
+        entries.push(("retries", retries));
     }
     if g.rng.chance(50) {
         let start = g.duration(&["30s", "10s", "40s"]);
@@ -1626,34 +2267,51 @@ fn deploy(g: &mut Gen<'_>, named_container: bool) -> Option<(Y, bool)> {
     let mut entries: Vec<(&str, Y)> = Vec::new();
     let mut resources = false;
     if !named_container && g.on("deploy-replicas", 40) {
-        entries.push(("replicas", plain(g.rng.pick(&["1", "2", "3"]))));
+        let replicas = g.rng.pick(&["1", "2", "3"]);
+        let replicas = g.typed(replicas, "REPLICAS");
+        entries.push(("replicas", replicas));
         if g.rng.chance(30) {
             entries.push(("labels", map(vec![("com.example.tier", plain("app"))])));
         }
     }
     if g.on("deploy-resources", 60) {
         resources = true;
-        let cpus = match g.rng.below(4) {
+        let cpus = match g.rng.below(5) {
             0 => plain("0.5"),
             1 => sq("0.50"),
             2 => plain("2"),
+            3 => plain("0.3"),
             _ => dq("1.5"),
         };
-        let memory = plain(g.rng.pick(&["512M", "1g", "256m", "1G", "2048M"]));
+        let memory = g.rng.pick(&["512M", "1g", "256m", "1G", "2048M"]);
+        let memory = g.memory(memory, false);
         let mut limits = vec![("cpus", cpus), ("memory", memory)];
         if g.rng.chance(20) {
             limits.push(("pids", plain("200")));
         }
         let mut res = vec![("limits", map(limits))];
+        let mut reservations = Vec::new();
         if g.rng.chance(50) {
-            res.push((
-                "reservations",
-                map(vec![("cpus", sq("0.25")), ("memory", plain("128M"))]),
-            ));
+            reservations.push(("cpus", sq("0.25")));
+            reservations.push(("memory", plain("128M")));
+        }
+        if g.on("gpus", 15) {
+            let mut device = vec![("driver", plain("nvidia"))];
+            if g.rng.chance(50) {
+                device.push(("count", plain(g.rng.pick(&["1", "all"]))));
+            } else {
+                device.push(("device_ids", Y::Seq(vec![dq("0"), dq("1")])));
+            }
+            device.push(("capabilities", Y::Seq(vec![plain("gpu")])));
+            reservations.push(("devices", Y::Seq(vec![map(device)])));
+        }
+        if !reservations.is_empty() {
+            res.push(("reservations", map(reservations)));
         }
         entries.push(("resources", map(res)));
     }
     if g.on("deploy-restart", 30) {
+        let max_attempts = g.typed("3", "MAX_ATTEMPTS");
         let delay = g.duration(&["5s", "10s"]);
         let window = g.duration(&["30s", "45s"]);
         entries.push((
@@ -1661,7 +2319,7 @@ fn deploy(g: &mut Gen<'_>, named_container: bool) -> Option<(Y, bool)> {
             map(vec![
                 ("condition", plain(g.rng.pick(&["on-failure", "any"]))),
                 ("delay", delay),
-                ("max_attempts", plain("3")),
+                ("max_attempts", max_attempts),
                 ("window", window),
             ]),
         ));
@@ -1680,7 +2338,10 @@ fn deploy(g: &mut Gen<'_>, named_container: bool) -> Option<(Y, bool)> {
         if g.rng.chance(30) {
             entries.push((
                 "rollback_config",
-                map(vec![("parallelism", plain("1")), ("order", plain("stop-first"))]),
+                map(vec![
+                    ("parallelism", plain("1")),
+                    ("order", plain("stop-first")),
+                ]),
             ));
         }
     }
@@ -1723,7 +2384,13 @@ fn service_networks(g: &mut Gen<'_>, service: &str) -> Option<Y> {
                 if g.on("networks-ipv4", 70) {
                     let host = 10 + g.services.len();
                     body.push(("ipv4_address", plain(&format!("172.{octet}.0.{host}"))));
+                    if g.networks[n].ipv6 {
+                        body.push(("ipv6_address", dq(&format!("fd00:{octet}::{host}"))));
+                    }
                 }
+            }
+            if g.on("networks-extra", 15) {
+                body.push(("priority", plain("1000")));
             }
             let value = if body.is_empty() {
                 if g.rng.chance(50) {
@@ -1739,10 +2406,7 @@ fn service_networks(g: &mut Gen<'_>, service: &str) -> Option<Y> {
         Some(Y::Map(entries))
     } else {
         Some(Y::Seq(
-            chosen
-                .iter()
-                .map(|&n| plain(&g.networks[n].name))
-                .collect(),
+            chosen.iter().map(|&n| plain(&g.networks[n].name)).collect(),
         ))
     }
 }
@@ -1755,13 +2419,23 @@ fn extra_hosts(g: &mut Gen<'_>) -> Option<Y> {
         } else {
             items.push(dq("legacy.example.com:192.168.1.20"));
         }
+        if g.on("extra-hosts-multi", 30) {
+            items.push(dq("ipv6.local=::1"));
+            items.push(dq("multi.local=10.0.0.7"));
+            items.push(dq("multi.local=10.0.0.8"));
+        }
         return Some(Y::Seq(items));
     }
     if g.on("extra-hosts-map", 8) {
-        return Some(map(vec![
+        let mut entries = vec![
             ("host.docker.internal", plain("host-gateway")),
             ("db.local", dq("10.0.0.5")),
-        ]));
+        ];
+        if g.on("extra-hosts-multi", 30) {
+            entries.push(("multi.local", Y::Seq(vec![dq("10.0.0.7"), dq("10.0.0.8")])));
+            entries.push(("ipv6.local", dq("::1")));
+        }
+        return Some(map(entries));
     }
     None
 }
@@ -1791,11 +2465,27 @@ fn service_secrets(g: &mut Gen<'_>, service: &str) -> Option<Y> {
         ));
     }
     let mut items = vec![plain(&name)];
+    if g.on("secrets-external", 25) {
+        if !g.secrets.iter().any(|(n, _)| n == "tls_cert") {
+            let body = if g.rng.chance(50) {
+                map(vec![("external", plain("true"))])
+            } else {
+                map(vec![
+                    ("external", plain("true")),
+                    ("name", plain("prod_tls_cert")),
+                ])
+            };
+            g.secrets.push(("tls_cert".into(), body));
+        }
+        items.push(plain("tls_cert"));
+    }
     if g.on("secrets-env", 40) {
         g.dotenv = true;
         if !g.secrets.iter().any(|(n, _)| n == "api_key") {
-            g.secrets
-                .push(("api_key".into(), map(vec![("environment", plain("API_KEY"))])));
+            g.secrets.push((
+                "api_key".into(),
+                map(vec![("environment", plain("API_KEY"))]),
+            ));
         }
         if g.on("secrets-long", 60) {
             let mode = file_mode(g);
@@ -1819,18 +2509,21 @@ fn service_configs(g: &mut Gen<'_>, a: &Archetype) -> Option<Y> {
     }
     let mut items = Vec::new();
     let (name, file, target) = if a.name == "web" || a.name == "proxy" {
-        (
-            "nginx_conf",
-            "./nginx/nginx.conf",
-            "/etc/nginx/nginx.conf",
-        )
+        ("nginx_conf", "./nginx/nginx.conf", "/etc/nginx/nginx.conf")
     } else {
         ("app_config", "./config/app.yml", "/etc/app/config.yml")
     };
     if !g.configs.iter().any(|(n, _)| n == name) {
         g.aux_file(&file[2..], "# generated\nkey: value\n");
-        g.configs
-            .push((name.to_owned(), map(vec![("file", plain(file))])));
+        let body = if g.on("secrets-external", 25) {
+            map(vec![
+                ("file", plain(file)),
+                ("name", plain(&format!("myapp_{name}_v2"))),
+            ])
+        } else {
+            map(vec![("file", plain(file))])
+        };
+        g.configs.push((name.to_owned(), body));
     }
     if g.on("secrets-long", 50) {
         let mode = file_mode(g);
@@ -1848,7 +2541,10 @@ fn service_configs(g: &mut Gen<'_>, a: &Archetype) -> Option<Y> {
                 "app_settings".into(),
                 map(vec![(
                     "content",
-                    Y::Text("debug=false\nport=8080\nname=${COMPOSE_PROJECT_NAME}\n".into()),
+                    Y::Block(
+                        "|",
+                        "debug=false\nport=8080\nname=${COMPOSE_PROJECT_NAME}\n".into(),
+                    ),
                 )]),
             ));
         }
@@ -1857,8 +2553,10 @@ fn service_configs(g: &mut Gen<'_>, a: &Archetype) -> Option<Y> {
     if g.on("secrets-env", 30) {
         g.dotenv = true;
         if !g.configs.iter().any(|(n, _)| n == "app_env") {
-            g.configs
-                .push(("app_env".into(), map(vec![("environment", plain("APP_CONFIG"))])));
+            g.configs.push((
+                "app_env".into(),
+                map(vec![("environment", plain("APP_CONFIG"))]),
+            ));
         }
         items.push(plain("app_env"));
     }
@@ -1888,6 +2586,19 @@ fn dotenv_file(g: &mut Gen<'_>) -> String {
     out
 }
 
+/// Whether a value can be copied into another file: no anchors, aliases
+/// or merge keys.
+fn portable(y: &Y) -> bool {
+    match y {
+        Y::S(s) => !s.starts_with('*'),
+        Y::Seq(items) => items.iter().all(portable),
+        Y::Map(entries) => entries.iter().all(|(k, v)| k != "<<" && portable(v)),
+        Y::Flow(inner) | Y::Tag(_, inner) => portable(inner),
+        Y::Anchor(..) => false,
+        Y::Block(..) => true,
+    }
+}
+
 /// An override file changing a few services (and maybe adding one).
 fn override_file(g: &mut Gen<'_>) -> String {
     let mut services: Vec<(String, Y)> = Vec::new();
@@ -1900,8 +2611,22 @@ fn override_file(g: &mut Gen<'_>) -> String {
         }
     }
     // Anchors live in the base file; an alias here would dangle.
-    let anchors = (g.x_common, g.x_env, g.x_logging, g.app_image_anchored);
-    (g.x_common, g.x_env, g.x_logging, g.app_image_anchored) = (false, false, false, false);
+    let anchors = (
+        g.x_common,
+        g.x_env,
+        g.x_logging,
+        g.x_deploy,
+        g.x_health,
+        g.app_image_anchored,
+    );
+    (
+        g.x_common,
+        g.x_env,
+        g.x_logging,
+        g.x_deploy,
+        g.x_health,
+        g.app_image_anchored,
+    ) = (false, false, false, false, false, false);
     let volumes_before = g.volumes.len();
     for &i in &touched {
         let body = override_service(g, i);
@@ -1928,7 +2653,10 @@ fn override_file(g: &mut Gen<'_>) -> String {
         let name = g.services[0].name.clone();
         services.push((
             name,
-            map(vec![("labels", map(vec![("com.example.env", plain("dev"))]))]),
+            map(vec![(
+                "labels",
+                map(vec![("com.example.env", plain("dev"))]),
+            )]),
         ));
     }
     let mut top: Vec<(String, Y)> = vec![("services".into(), Y::Map(services))];
@@ -1937,10 +2665,22 @@ fn override_file(g: &mut Gen<'_>) -> String {
     if !new_volumes.is_empty() {
         top.push((
             "volumes".into(),
-            Y::Map(new_volumes.into_iter().map(|v| (v, Y::Map(Vec::new()))).collect()),
+            Y::Map(
+                new_volumes
+                    .into_iter()
+                    .map(|v| (v, Y::Map(Vec::new())))
+                    .collect(),
+            ),
         ));
     }
-    (g.x_common, g.x_env, g.x_logging, g.app_image_anchored) = anchors;
+    (
+        g.x_common,
+        g.x_env,
+        g.x_logging,
+        g.x_deploy,
+        g.x_health,
+        g.app_image_anchored,
+    ) = anchors;
     if !g.secrets.is_empty() {
         top.push(("secrets".into(), Y::Map(std::mem::take(&mut g.secrets))));
     }
@@ -1975,7 +2715,9 @@ fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
     if !resettable.is_empty() && g.on("reset-tag", 35) {
         let key = g.rng.pick(&resettable);
         let value = match key {
-            "ports" | "volumes" | "depends_on" | "cap_add" => Y::Tag("!reset", Box::new(Y::Seq(Vec::new()))),
+            "ports" | "volumes" | "depends_on" | "cap_add" => {
+                Y::Tag("!reset", Box::new(Y::Seq(Vec::new())))
+            }
             "environment" | "labels" => Y::Tag("!reset", Box::new(Y::Map(Vec::new()))),
             "healthcheck" => Y::Tag("!reset", Box::new(Y::Map(Vec::new()))),
             _ => Y::Tag("!reset", Box::new(plain("null"))),
@@ -2002,6 +2744,10 @@ fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
         m.push((key.to_owned(), Y::Tag("!override", Box::new(value))));
     }
     let free = |k: &str, handled: &[String]| !handled.iter().any(|h| h == k);
+    // compose refuses deploy limits that disagree with service-level ones.
+    let service_limits = ["mem_limit", "cpus", "pids_limit", "mem_reservation"]
+        .iter()
+        .any(|k| has(k));
 
     if g.services[index].has_image && g.rng.chance(40) {
         let image = match arch.name {
@@ -2018,11 +2764,7 @@ fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
         if g.on(tag, 100) {
             let mut entries = env_entries(g, 2);
             entries.retain(|(k, ..)| k != "LOG_LEVEL");
-            entries.push((
-                "LOG_LEVEL".into(),
-                plain("debug"),
-                plain("LOG_LEVEL=debug"),
-            ));
+            entries.push(("LOG_LEVEL".into(), plain("debug"), plain("LOG_LEVEL=debug")));
             let value = if as_map {
                 Y::Map(entries.into_iter().map(|(k, v, _)| (k, v)).collect())
             } else {
@@ -2031,7 +2773,7 @@ fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
             m.push(("environment".into(), value));
         }
     }
-    if free("ports", &handled) && port > 0 && g.rng.chance(35) {
+    if free("ports", &handled) && port > 0 && !has("network_mode") && g.rng.chance(35) {
         let ports = ports(g, port + 10);
         if !ports.is_empty() {
             m.push(("ports".into(), Y::Seq(ports)));
@@ -2072,14 +2814,14 @@ fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
             }
         }
     }
-    if free("healthcheck", &handled) && has("healthcheck") && g.rng.chance(30) {
+    if free("healthcheck", &handled) && g.services[index].healthcheck && g.rng.chance(30) {
         let interval = g.duration(&["15s", "20s"]);
         m.push((
             "healthcheck".into(),
             map(vec![("interval", interval), ("retries", plain("10"))]),
         ));
     }
-    if has("deploy") && !has("mem_limit") && g.rng.chance(35) && g.on("deploy-resources", 100) {
+    if has("deploy") && !service_limits && g.rng.chance(35) && g.on("deploy-resources", 100) {
         m.push((
             "deploy".into(),
             map(vec![(
@@ -2090,6 +2832,160 @@ fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
     }
     if g.rng.chance(20) && g.on("restart", 100) {
         m.push(("restart".into(), plain("always")));
+    }
+    let taken = |m: &[(String, Y)], k: &str| m.iter().any(|(key, _)| key == k);
+    if g.rng.chance(30) {
+        let repeatable: Vec<(String, Y)> = g.services[index]
+            .body
+            .iter()
+            .filter(|(k, v)| {
+                [
+                    "ports",
+                    "volumes",
+                    "labels",
+                    "environment",
+                    "dns",
+                    "cap_add",
+                    "cap_drop",
+                    "secrets",
+                    "configs",
+                    "expose",
+                    "tmpfs",
+                    "env_file",
+                    "devices",
+                    "links",
+                    "extra_hosts",
+                    "sysctls",
+                    "depends_on",
+                    "networks",
+                ]
+                .contains(&k.as_str())
+                    && !taken(&m, k)
+                    && free(k, &handled)
+                    && portable(v)
+            })
+            .cloned()
+            .collect();
+        if !repeatable.is_empty() {
+            let pick = g.rng.below(repeatable.len());
+            let (key, value) = repeatable[pick].clone();
+            let tag = if key == "extra_hosts" {
+                "extra-hosts-repeat"
+            } else {
+                "override-repeat"
+            };
+            if g.on(tag, 100) {
+                m.push((key, value));
+            }
+        }
+    }
+    if g.on("nested-reset", 30) {
+        let mut choices = Vec::new();
+        for key in ["deploy", "build", "logging"] {
+            if has(key) && !taken(&m, key) && free(key, &handled) {
+                choices.push(key);
+            }
+        }
+        if !choices.is_empty() {
+            let key = g.rng.pick(&choices);
+            let inner = match key {
+                "deploy" => "resources",
+                "build" => "args",
+                _ => "options",
+            };
+            let reset = Y::Tag("!reset", Box::new(Y::Map(Vec::new())));
+            m.push((key.to_owned(), map(vec![(inner, reset)])));
+        }
+    }
+    if g.on("override-more", 40) {
+        for _ in 0..g.rng.range(1, 3) {
+            let key = g.rng.pick(&[
+                "logging",
+                "build",
+                "deploy",
+                "extra_hosts",
+                "cap_add",
+                "networks",
+                "dns",
+                "env_file",
+                "healthcheck",
+                "ulimits",
+                "entrypoint",
+                "expose",
+                "tmpfs",
+                "user",
+                "stop_grace_period",
+            ]);
+            if taken(&m, key) || !free(key, &handled) {
+                continue;
+            }
+            let value = match key {
+                "logging" => {
+                    if g.rng.chance(50) {
+                        map(vec![("driver", plain("local"))])
+                    } else {
+                        map(vec![("options", map(vec![("max-size", dq("20m"))]))])
+                    }
+                }
+                "build" if has("build") => match g.rng.below(3) {
+                    0 => map(vec![("args", map(vec![("EXTRA_ARG", dq("1"))]))]),
+                    1 => map(vec![("target", plain("dev"))]),
+                    _ => map(vec![("dockerfile", plain("Dockerfile.dev"))]),
+                },
+                "deploy" if has("deploy") && !service_limits => {
+                    if has("container_name") || has("scale") {
+                        map(vec![(
+                            "restart_policy",
+                            map(vec![("condition", plain("any"))]),
+                        )])
+                    } else if g.rng.chance(50) {
+                        map(vec![("replicas", plain("3"))])
+                    } else {
+                        map(vec![(
+                            "resources",
+                            map(vec![("reservations", map(vec![("memory", plain("64M"))]))]),
+                        )])
+                    }
+                }
+                "extra_hosts" => {
+                    if g.on("extra-hosts-repeat", 50) {
+                        Y::Seq(vec![dq("metrics.local:10.0.0.9")])
+                    } else {
+                        Y::Seq(vec![dq("metrics.local=10.0.0.9")])
+                    }
+                }
+                "cap_add" => Y::Seq(vec![plain("SYS_PTRACE")]),
+                "networks" if !g.networks.is_empty() && !has("network_mode") => {
+                    if g.rng.chance(50) {
+                        Y::Seq(vec![plain("backend")])
+                    } else {
+                        map(vec![(
+                            "backend",
+                            map(vec![(
+                                "aliases",
+                                Y::Seq(vec![plain(&format!("{name}.dev"))]),
+                            )]),
+                        )])
+                    }
+                }
+                "dns" => Y::Seq(vec![plain("10.0.0.2")]),
+                "env_file" => {
+                    g.aux_file("override.env", "OVERRIDDEN=1\nLOG_LEVEL=trace\n");
+                    plain("./override.env")
+                }
+                "healthcheck" if g.services[index].healthcheck => {
+                    map(vec![("test", Y::Seq(vec![dq("CMD"), dq("true")]))])
+                }
+                "ulimits" => map(vec![("nofile", plain("65536"))]),
+                "entrypoint" => Y::Seq(vec![dq("/usr/bin/tini"), dq("--")]),
+                "expose" => Y::Seq(vec![dq("9200")]),
+                "tmpfs" => plain("/var/tmp"),
+                "user" => plain("root"),
+                "stop_grace_period" => g.duration(&["20s", "1m30s"]),
+                _ => continue,
+            };
+            m.push((key.to_owned(), value));
+        }
     }
     m
 }
