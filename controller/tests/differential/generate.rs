@@ -139,6 +139,11 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("command-empty", "empty command or entrypoint (`[]`, `\"\"`)"),
     ("override-repeat", "an override file repeating list/map entries of the base verbatim (ports, volumes, labels, env, dns, caps, secrets, ...)"),
     ("extra-hosts-repeat", "an override file repeating a `host:ip` extra_hosts entry an earlier file has"),
+    ("extends-file", "`extends` from a template service in another folder's file"),
+    ("extends-local", "`extends` of an earlier service in the same file (string and map form)"),
+    ("include", "top-level `include` of a monitoring stack in a sub-folder (short and long form)"),
+    ("memory-float", "`mem_limit`/`shm_size` written as a float (`2e9`)"),
+    ("dotenv-profiles", "`COMPOSE_PROFILES` set in `.env`"),
 ];
 
 /// Whether a feature tag is one the generator knows.
@@ -530,6 +535,7 @@ const DOTENV: &[(&str, &str)] = &[
     ("READ_ONLY", "true"),
 ];
 
+/// The state of one project's generation.
 struct Gen<'f> {
     rng: Rng,
     features: &'f Features,
@@ -548,6 +554,7 @@ struct Gen<'f> {
     x_deploy: bool,
     x_health: bool,
     app_image_anchored: bool,
+    dotenv_profiles: bool,
 }
 
 impl Gen<'_> {
@@ -644,6 +651,8 @@ impl Gen<'_> {
         }
     }
 
+    /// The value of `name` (a `.env` variable): written as some form of
+    /// interpolation when one of those features rolls, else literally.
     fn interp_var(&mut self, name: &str, default: &str) -> String {
         if self.on("interp-nested", 12) {
             self.dotenv = true;
@@ -702,6 +711,7 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
         x_deploy: false,
         x_health: false,
         app_image_anchored: false,
+        dotenv_profiles: false,
     };
     let mut top: Vec<(String, Y)> = Vec::new();
     if g.on("version-key", 15) {
@@ -820,9 +830,15 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
         g.services[last].keys.push("profiles".into());
         if g.on("profiles-cli", 50) {
             profiles.push("debug".to_owned());
+        } else if g.on("dotenv-profiles", 30) {
+            g.dotenv = true;
+            g.dotenv_profiles = true;
         }
     }
     top.push(("services".into(), Y::Map(services)));
+    if g.on("include", 8) {
+        include(&mut g, &mut top);
+    }
     push_resources(&mut g, &mut top);
 
     let base_name = if g.rng.chance(70) {
@@ -1098,9 +1114,17 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
             m.push(("<<".into(), plain("*common")));
         }
     }
+    // What an extended service brings (networks, limits, replicas) must
+    // not clash with what this one declares.
+    let extends = extends(g, index, late);
+    let extended = extends.is_some();
     // A service sharing another's network stack publishes no ports and
     // joins no networks.
-    let network_mode = network_mode(g, index);
+    let network_mode = if extended {
+        None
+    } else {
+        network_mode(g, index)
+    };
     let shares_network = network_mode.is_some();
 
     // image / build
@@ -1113,7 +1137,7 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
         m.push(("build".into(), build_value(g, a)));
     }
     if !shares_network && g.on("misc", 20) {
-        if !late && g.rng.chance(50) {
+        if !late && !extended && g.rng.chance(50) {
             m.push(("container_name".into(), plain(&format!("myapp-{name}"))));
         }
         if g.rng.chance(40) {
@@ -1137,6 +1161,9 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
     }
     if let Some(mode) = network_mode {
         m.push(("network_mode".into(), mode));
+    }
+    if let Some(extends) = extends {
+        m.push(("extends".into(), extends));
     }
     if g.on("command-string", 30) {
         m.push(("command".into(), command_string(g, a)));
@@ -1217,11 +1244,15 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
         m.push(("scale".into(), plain("2")));
     }
     // compose refuses service-level limits that disagree with deploy's.
-    let limits_free = !has_deploy_resources && !m.iter().any(|(k, _)| k == "<<");
+    let limits_free = !has_deploy_resources && !extended && !m.iter().any(|(k, _)| k == "<<");
     if limits_free && g.on("legacy-limits", 10) {
-        let memory = g.memory("512m", true);
+        let memory = if g.on("memory-float", 15) {
+            plain("2e9")
+        } else {
+            g.memory("512m", true)
+        };
         m.push(("mem_limit".into(), memory));
-        let cpus = g_cpus(g);
+        let cpus = cpus_value(g);
         let cpus = g.typed(cpus, "CPUS");
         m.push(("cpus".into(), cpus));
     }
@@ -1297,7 +1328,8 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
         };
         m.push(("dns".into(), value));
     }
-    if g.on("security-opt", 8) {
+    // compose validates the extended result, where a repeated entry is refused.
+    if !extended && g.on("security-opt", 8) {
         m.push((
             "security_opt".into(),
             Y::Seq(vec![plain("no-new-privileges:true")]),
@@ -1417,8 +1449,111 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
     (name, Y::Map(m))
 }
 
-fn g_cpus(g: &mut Gen<'_>) -> &'static str {
+fn cpus_value(g: &mut Gen<'_>) -> &'static str {
     g.rng.pick(&["0.5", "1.5", "0.3", "2", "0.25"])
+}
+
+/// `extends` of a template in another file, or of an earlier service.
+fn extends(g: &mut Gen<'_>, index: usize, late: bool) -> Option<Y> {
+    if g.on("extends-file", 10) {
+        g.aux_file(
+            "templates/common.yml",
+            concat!(
+                "services:\n",
+                "  app-template:\n",
+                "    image: ghcr.io/acme/base:1.0\n",
+                "    environment:\n",
+                "      TZ: UTC\n",
+                "      LOG_FORMAT: json\n",
+                "    volumes:\n",
+                "      - ./shared:/shared:ro\n",
+                "    env_file: template.env\n",
+                "    labels:\n",
+                "      com.example.managed: \"true\"\n",
+                "    healthcheck:\n",
+                "      test: [\"CMD\", \"true\"]\n",
+                "      interval: 30s\n",
+                "    logging:\n",
+                "      driver: json-file\n",
+                "      options:\n",
+                "        max-size: 5m\n",
+            ),
+        );
+        g.aux_file("templates/template.env", "FROM_TEMPLATE=1\n");
+        return Some(map(vec![
+            ("file", plain("templates/common.yml")),
+            ("service", plain("app-template")),
+        ]));
+    }
+    if late {
+        return None;
+    }
+    let candidates: Vec<usize> = (0..index)
+        .filter(|&i| {
+            let s = &g.services[i];
+            !s.profiled
+                && !s.keys.iter().any(|k| {
+                    [
+                        "container_name",
+                        "extends",
+                        "<<",
+                        "scale",
+                        "network_mode",
+                        "deploy",
+                        "mem_limit",
+                        "cpus",
+                        "pids_limit",
+                        "mem_reservation",
+                    ]
+                    .contains(&k.as_str())
+                })
+        })
+        .collect();
+    if candidates.is_empty() || !g.on("extends-local", 10) {
+        return None;
+    }
+    let target = g.services[g.rng.pick(&candidates)].name.clone();
+    Some(if g.rng.chance(50) {
+        plain(&target)
+    } else {
+        map(vec![("service", plain(&target))])
+    })
+}
+
+/// A monitoring stack in `monitoring/`, pulled in with `include`.
+fn include(g: &mut Gen<'_>, top: &mut Vec<(String, Y)>) {
+    g.aux_file(
+        "monitoring/compose.yaml",
+        concat!(
+            "services:\n",
+            "  prometheus:\n",
+            "    image: prom/prometheus:${PROM_TAG:-v2.54.0}\n",
+            "    volumes:\n",
+            "      - ./prometheus.yml:/etc/prometheus/prometheus.yml:ro\n",
+            "      - prometheus-data:/prometheus\n",
+            "    ports:\n",
+            "      - \"9090:9090\"\n",
+            "    env_file: prometheus.env\n",
+            "volumes:\n",
+            "  prometheus-data: {}\n",
+        ),
+    );
+    g.aux_file("monitoring/prometheus.env", "RETENTION=15d\n");
+    g.aux_file(
+        "monitoring/prometheus.yml",
+        "global:\n  scrape_interval: 15s\n",
+    );
+    let item = if g.rng.chance(50) {
+        plain("monitoring/compose.yaml")
+    } else {
+        g.aux_file("monitoring/monitoring.env", "PROM_TAG=v2.53.1\n");
+        map(vec![
+            ("path", plain("monitoring/compose.yaml")),
+            ("env_file", plain("monitoring/monitoring.env")),
+        ])
+    };
+    // compose reads `include` first; where it sits in the file is free.
+    top.insert(0, ("include".into(), Y::Seq(vec![item])));
 }
 
 /// network_mode for service `index`, decided before anything that would clash.
@@ -2579,6 +2714,9 @@ fn dotenv_file(g: &mut Gen<'_>) -> String {
             4 => writeln!(out, "\n# {name}\n{name}={value}").unwrap(),
             _ => writeln!(out, "{name}={value}").unwrap(),
         }
+    }
+    if g.dotenv_profiles {
+        out.push_str("COMPOSE_PROFILES=debug,tools\n");
     }
     if fancy {
         out.push_str("DATABASE_HOST=db\nDATABASE_URL=\"postgres://${POSTGRES_USER}@${DATABASE_HOST}/${POSTGRES_DB}\"\n");
