@@ -104,3 +104,28 @@ fn validate_refuses_files_and_paths_together() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not both"));
 }
+
+#[test]
+fn the_seed_stack_manifest_is_what_wrap_prints_for_its_compose_file() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = stackd(&repo, &["-f", "manifests/agents/compose.yaml", "wrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let checked_in = std::fs::read_to_string(repo.join("manifests/agents/stack.yaml")).unwrap();
+    let without_comments: String = checked_in
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(
+        text(&out.stdout),
+        without_comments,
+        "manifests/agents/stack.yaml is stale: regenerate it with `stackd -f manifests/agents/compose.yaml wrap`"
+    );
+}
+
+#[test]
+fn validate_accepts_every_seed_stack_in_manifests() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = stackd(&repo, &["validate", "manifests"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
