@@ -139,6 +139,7 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("command-empty", "empty command or entrypoint (`[]`, `\"\"`)"),
     ("override-repeat", "an override file repeating list/map entries of the base verbatim (ports, volumes, labels, env, dns, caps, secrets, ...)"),
     ("extra-hosts-repeat", "an override file repeating a `host:ip` extra_hosts entry an earlier file has"),
+    ("extra-hosts-mixed", "extra_hosts on both sides of a merge (override or extends) with one host spelled `host:ip` on one side and `host=ip` or as a map on the other"),
     ("extends-file", "`extends` from a template service in another folder's file"),
     ("extends-local", "`extends` of an earlier service in the same file (string and map form)"),
     ("include", "top-level `include` of a monitoring stack in a sub-folder (short and long form)"),
@@ -555,6 +556,8 @@ struct Gen<'f> {
     x_health: bool,
     app_image_anchored: bool,
     dotenv_profiles: bool,
+    /// How override files spell their extra host: `host:ip` or `host=ip`.
+    metrics_host_colon: Option<bool>,
 }
 
 impl Gen<'_> {
@@ -712,6 +715,7 @@ pub fn generate(seed: u64, index: usize, features: &Features) -> Case {
         x_health: false,
         app_image_anchored: false,
         dotenv_profiles: false,
+        metrics_host_colon: None,
     };
     let mut top: Vec<(String, Y)> = Vec::new();
     if g.on("version-key", 15) {
@@ -1116,7 +1120,10 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
     }
     // What an extended service brings (networks, limits, replicas) must
     // not clash with what this one declares.
-    let extends = extends(g, index, late);
+    let (extends, parent) = match extends(g, index, late) {
+        Some((value, parent)) => (Some(value), parent),
+        None => (None, None),
+    };
     let extended = extends.is_some();
     // A service sharing another's network stack publishes no ports and
     // joins no networks.
@@ -1376,8 +1383,30 @@ fn service(g: &mut Gen<'_>, arch: usize, late: bool) -> (String, Y) {
             m.push(("networks".into(), nets));
         }
     }
-    if let Some(extra) = extra_hosts(g) {
-        m.push(("extra_hosts".into(), extra));
+    // compose drops an extended entry only when spelled the same way.
+    let parent_hosts =
+        parent.is_some_and(|p| g.services[p].keys.iter().any(|k| k == "extra_hosts"));
+    if !parent_hosts {
+        if let Some(extra) = extra_hosts(g) {
+            m.push(("extra_hosts".into(), extra));
+        }
+    } else if g.on("extra-hosts-mixed", 60) {
+        // The parent's host in the other spelling.
+        let parent_list = parent.is_some_and(|p| {
+            g.services[p].body.iter().any(|(k, v)| {
+                let list = match v {
+                    Y::Flow(inner) => matches!(**inner, Y::Seq(_)),
+                    other => matches!(other, Y::Seq(_)),
+                };
+                k == "extra_hosts" && list
+            })
+        });
+        let value = if parent_list {
+            map(vec![("host.docker.internal", plain("host-gateway"))])
+        } else {
+            Y::Seq(vec![dq("host.docker.internal:host-gateway")])
+        };
+        m.push(("extra_hosts".into(), value));
     }
     if !merged_common && g.rng.chance(25) {
         if g.x_logging && g.on("anchors", 60) {
@@ -1453,8 +1482,9 @@ fn cpus_value(g: &mut Gen<'_>) -> &'static str {
     g.rng.pick(&["0.5", "1.5", "0.3", "2", "0.25"])
 }
 
-/// `extends` of a template in another file, or of an earlier service.
-fn extends(g: &mut Gen<'_>, index: usize, late: bool) -> Option<Y> {
+/// `extends` of a template in another file, or of an earlier service
+/// (whose index comes along).
+fn extends(g: &mut Gen<'_>, index: usize, late: bool) -> Option<(Y, Option<usize>)> {
     if g.on("extends-file", 10) {
         g.aux_file(
             "templates/common.yml",
@@ -1480,10 +1510,11 @@ fn extends(g: &mut Gen<'_>, index: usize, late: bool) -> Option<Y> {
             ),
         );
         g.aux_file("templates/template.env", "FROM_TEMPLATE=1\n");
-        return Some(map(vec![
+        let value = map(vec![
             ("file", plain("templates/common.yml")),
             ("service", plain("app-template")),
-        ]));
+        ]);
+        return Some((value, None));
     }
     if late {
         return None;
@@ -1512,12 +1543,14 @@ fn extends(g: &mut Gen<'_>, index: usize, late: bool) -> Option<Y> {
     if candidates.is_empty() || !g.on("extends-local", 10) {
         return None;
     }
-    let target = g.services[g.rng.pick(&candidates)].name.clone();
-    Some(if g.rng.chance(50) {
+    let parent = g.rng.pick(&candidates);
+    let target = g.services[parent].name.clone();
+    let value = if g.rng.chance(50) {
         plain(&target)
     } else {
         map(vec![("service", plain(&target))])
-    })
+    };
+    Some((value, Some(parent)))
 }
 
 /// A monitoring stack in `monitoring/`, pulled in with `include`.
@@ -3086,7 +3119,17 @@ fn override_service(g: &mut Gen<'_>, index: usize) -> Vec<(String, Y)> {
                     }
                 }
                 "extra_hosts" => {
-                    if g.on("extra-hosts-repeat", 50) {
+                    // A later file repeats the entry in the spelling it was
+                    // first written in, unless mixing spellings.
+                    let prior = g.metrics_host_colon;
+                    let colon = match prior {
+                        Some(colon) if g.on("extra-hosts-mixed", 50) => !colon,
+                        Some(colon) => colon,
+                        None => g.on("extra-hosts-repeat", 50),
+                    };
+                    g.metrics_host_colon = Some(colon);
+                    if colon {
+                        g.mark("extra-hosts-repeat");
                         Y::Seq(vec![dq("metrics.local:10.0.0.9")])
                     } else {
                         Y::Seq(vec![dq("metrics.local=10.0.0.9")])
