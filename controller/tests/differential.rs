@@ -6,8 +6,11 @@
 //! Both binaries run as the corpus oracle ran: the case folder as working
 //! directory, the environment reduced to `PATH` and a fake `HOME`,
 //! `-f F... -p NAME [--profile P]... config --format json`. Both outputs
-//! are parsed as JSON and must be equal. A case the reference rejects is a
-//! generator bug, counted apart ("generator produced invalid input").
+//! are parsed as JSON and must be equal; the test fails when any case
+//! differs, showing the files and the differing JSON paths of the first
+//! few. A case the reference rejects is a generator bug, counted apart
+//! ("generator produced invalid input", also a failure) with what stackd
+//! made of it.
 //!
 //! `differential/known-gaps.txt` lists feature tags the generator leaves
 //! out (`tag<TAB>reason`) while the loader does not handle them yet; delete
@@ -451,6 +454,24 @@ fn the_loader_agrees_with_docker_compose_on_generated_projects() {
         }
     );
     let _ = writeln!(std::io::stderr(), "{summary}");
+    if let Some(only) = &features.only {
+        // A probe that never used its features proves nothing.
+        let uses: Vec<String> = only
+            .iter()
+            .map(|tag| {
+                let n = results
+                    .iter()
+                    .filter(|r| r.case.features.contains(tag.as_str()))
+                    .count();
+                format!("{tag}={n}")
+            })
+            .collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "differential: cases using each probed feature: {}",
+            uses.join(" ")
+        );
+    }
     if let Some(dir) = env_flag("STACKD_DIFF_KEEP") {
         for outcome in &differing {
             keep(outcome, Path::new(&dir));

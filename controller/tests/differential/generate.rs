@@ -144,6 +144,7 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("extends-local", "`extends` of an earlier service in the same file (string and map form)"),
     ("include", "top-level `include` of a monitoring stack in a sub-folder (short and long form)"),
     ("memory-float", "`mem_limit`/`shm_size` written as a float (`2e9`)"),
+    ("tmpfs-size-float", "a long tmpfs mount's size written as a whole float (`1e8`, `2.0`)"),
     ("dotenv-profiles", "`COMPOSE_PROFILES` set in `.env`"),
 ];
 
@@ -2204,7 +2205,9 @@ fn volumes(g: &mut Gen<'_>, index: usize) -> Vec<Y> {
                         ("/etc/app".to_owned(), map(entries))
                     }
                     _ => {
-                        let size = if g.rng.chance(50) {
+                        let size = if g.on("tmpfs-size-float", 10) {
+                            plain(g.rng.pick(&["1e8", "2.0", "6.7108864e7"]))
+                        } else if g.rng.chance(50) {
                             plain("67108864")
                         } else {
                             dq("64m")
