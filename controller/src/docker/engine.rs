@@ -254,7 +254,9 @@ impl DockerBackend {
             Action::WaitFor { service, condition } => {
                 self.wait_impl(project, service, *condition, None).await
             }
-            Action::RemoveNetwork { network } => self.remove_network(project, action, network).await,
+            Action::RemoveNetwork { network } => {
+                self.remove_network(project, action, network).await
+            }
             Action::RemoveVolume { volume } => self.remove_volume(project, action, volume).await,
         }
     }
@@ -293,19 +295,15 @@ impl DockerBackend {
             };
         }
         let request = spec::network_spec(project, key)?;
-        docker
-            .create_network(request)
-            .await
-            .map(drop)
-            .map_err(|e| {
-                action_error(
-                    project,
-                    &Action::CreateNetwork {
-                        network: key.to_owned(),
-                    },
-                    e,
-                )
-            })
+        docker.create_network(request).await.map(drop).map_err(|e| {
+            action_error(
+                project,
+                &Action::CreateNetwork {
+                    network: key.to_owned(),
+                },
+                e,
+            )
+        })
     }
 
     async fn create_volume(&self, project: &Project, key: &str) -> Result<(), Error> {
@@ -402,7 +400,9 @@ impl DockerBackend {
             let context = build.context.clone();
             let (keep, extra): (String, Option<Vec<u8>>) = match &build.dockerfile {
                 Dockerfile::InContext(relative) => (relative.clone(), None),
-                Dockerfile::Inline(text) => (ADDED_DOCKERFILE.to_owned(), Some(text.clone().into_bytes())),
+                Dockerfile::Inline(text) => {
+                    (ADDED_DOCKERFILE.to_owned(), Some(text.clone().into_bytes()))
+                }
                 Dockerfile::Outside(path) => {
                     let data = tokio::fs::read(path).await.map_err(|source| {
                         Error::BuildContextUnreadable {
@@ -528,11 +528,20 @@ impl DockerBackend {
                     ..UploadToContainerOptions::default()
                 };
                 docker
-                    .upload_to_container(&created.id, Some(options), bollard::body_full(tar.finish().into()))
+                    .upload_to_container(
+                        &created.id,
+                        Some(options),
+                        bollard::body_full(tar.finish().into()),
+                    )
                     .await
                     .map_err(|e| Error::CreateFailed {
                         container: name.to_owned(),
-                        message: format!("writing {} {}: {}", file.kind, file.name, engine_message(&e)),
+                        message: format!(
+                            "writing {} {}: {}",
+                            file.kind,
+                            file.name,
+                            engine_message(&e)
+                        ),
                     })?;
             }
             Ok(())
@@ -551,7 +560,12 @@ impl DockerBackend {
         Ok(())
     }
 
-    async fn remove_network(&self, project: &Project, action: &Action, key: &str) -> Result<(), Error> {
+    async fn remove_network(
+        &self,
+        project: &Project,
+        action: &Action,
+        key: &str,
+    ) -> Result<(), Error> {
         let docker = self.client().await?;
         let name = network_name(project, key);
         if project.networks.get(key).is_some_and(|n| n.external) {
@@ -583,7 +597,12 @@ impl DockerBackend {
         }
     }
 
-    async fn remove_volume(&self, project: &Project, action: &Action, key: &str) -> Result<(), Error> {
+    async fn remove_volume(
+        &self,
+        project: &Project,
+        action: &Action,
+        key: &str,
+    ) -> Result<(), Error> {
         let docker = self.client().await?;
         let name = volume_name(project, key);
         if project.volumes.get(key).is_some_and(|v| v.external) {
@@ -831,9 +850,7 @@ fn split_for_pull(reference: &str) -> (String, String) {
 
 fn status(err: &bollard::errors::Error) -> Option<u16> {
     match err {
-        bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
-            Some(*status_code)
-        }
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
     }
 }
@@ -848,10 +865,7 @@ fn engine_message(err: &bollard::errors::Error) -> String {
 }
 
 /// Maps a failed read-only call (a list or an inspect) to an error.
-fn engine(
-    operation: &'static str,
-    target: &str,
-) -> impl FnOnce(bollard::errors::Error) -> Error {
+fn engine(operation: &'static str, target: &str) -> impl FnOnce(bollard::errors::Error) -> Error {
     let target = target.to_owned();
     move |err| match err {
         bollard::errors::Error::DockerResponseServerError {
@@ -921,15 +935,15 @@ mod tests {
         assert_eq!(familiar("docker.io/library/busybox:1.36"), "busybox:1.36");
         assert_eq!(familiar("localhost:5000/app"), "localhost:5000/app:latest");
         assert_eq!(familiar("ghcr.io/org/app:2"), "ghcr.io/org/app:2");
-        assert_eq!(
-            familiar("busybox:1.36@sha256:abc"),
-            "busybox@sha256:abc"
-        );
+        assert_eq!(familiar("busybox:1.36@sha256:abc"), "busybox@sha256:abc");
     }
 
     #[test]
     fn a_pull_always_names_a_tag() {
-        assert_eq!(split_for_pull("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(
+            split_for_pull("busybox"),
+            ("busybox".into(), "latest".into())
+        );
         assert_eq!(
             split_for_pull("localhost:5000/app:2"),
             ("localhost:5000/app".into(), "2".into())
@@ -970,7 +984,10 @@ mod tests {
             image("sha256:2", &[], &["app@sha256:abc"]),
         ];
         assert_eq!(image_id_of("busybox", &images).as_deref(), Some("sha256:1"));
-        assert_eq!(image_id_of("app@sha256:abc", &images).as_deref(), Some("sha256:2"));
+        assert_eq!(
+            image_id_of("app@sha256:abc", &images).as_deref(),
+            Some("sha256:2")
+        );
         assert_eq!(image_id_of("busybox:1.0", &images), None);
     }
 }

@@ -374,9 +374,8 @@ impl FakeBackend {
             });
         }
         let now = Instant::now();
-        let ours = |labels: &BTreeMap<String, String>| {
-            labels.get(labels::PROJECT) == Some(&project.name)
-        };
+        let ours =
+            |labels: &BTreeMap<String, String>| labels.get(labels::PROJECT) == Some(&project.name);
         let containers = state
             .containers
             .values()
@@ -391,7 +390,11 @@ impl FakeBackend {
                 .into_iter()
                 .map(|n| ObservedNetwork {
                     key: n.labels.get(labels::NETWORK).cloned().unwrap_or_default(),
-                    config_hash: n.labels.get(labels::CONFIG_HASH).cloned().unwrap_or_default(),
+                    config_hash: n
+                        .labels
+                        .get(labels::CONFIG_HASH)
+                        .cloned()
+                        .unwrap_or_default(),
                     name: n.name,
                     id: n.id,
                 })
@@ -423,12 +426,23 @@ impl FakeBackend {
         })
     }
 
-    fn apply_now(&self, project: &Project, meta: &ProjectMeta, action: &Action) -> Result<(), Error> {
+    fn apply_now(
+        &self,
+        project: &Project,
+        meta: &ProjectMeta,
+        action: &Action,
+    ) -> Result<(), Error> {
         let mut state = self.lock();
         if let Some(status) = state.injected(Some(ActionKind::of(action))) {
-            return Err(action_error(project, action, server_error(status, "injected failure")));
+            return Err(action_error(
+                project,
+                action,
+                server_error(status, "injected failure"),
+            ));
         }
-        let fail = |status: u16, message: &str| action_error(project, action, server_error(status, message));
+        let fail = |status: u16, message: &str| {
+            action_error(project, action, server_error(status, message))
+        };
         let now = Instant::now();
         match action {
             Action::CreateNetwork { network } => {
@@ -453,7 +467,9 @@ impl FakeBackend {
                         let request = spec::network_spec(project, network)?;
                         let id = state.id();
                         let labels = request.labels.unwrap_or_default().into_iter().collect();
-                        state.networks.insert(name.clone(), FakeResource { id, name, labels });
+                        state
+                            .networks
+                            .insert(name.clone(), FakeResource { id, name, labels });
                         Ok(())
                     }
                 }
@@ -464,7 +480,9 @@ impl FakeBackend {
                 match state.volumes.get(&name) {
                     Some(_) if external => Ok(()),
                     None if external => Err(Error::ExternalVolumeMissing { volume: name }),
-                    Some(existing) if existing.labels.get(labels::PROJECT) == Some(&project.name) => {
+                    Some(existing)
+                        if existing.labels.get(labels::PROJECT) == Some(&project.name) =>
+                    {
                         Ok(())
                     }
                     Some(_) => Err(Error::VolumeNameTaken {
@@ -475,16 +493,21 @@ impl FakeBackend {
                         let request = spec::volume_spec(project, volume)?;
                         let labels = request.labels.unwrap_or_default().into_iter().collect();
                         let id = state.id();
-                        state.volumes.insert(name.clone(), FakeResource { id, name, labels });
+                        state
+                            .volumes
+                            .insert(name.clone(), FakeResource { id, name, labels });
                         Ok(())
                     }
                 }
             }
             Action::EnsureImage { service } => {
-                let config = project.services.get(service).ok_or_else(|| Error::NotInProject {
-                    kind: "service",
-                    name: service.clone(),
-                })?;
+                let config = project
+                    .services
+                    .get(service)
+                    .ok_or_else(|| Error::NotInProject {
+                        kind: "service",
+                        name: service.clone(),
+                    })?;
                 let image = spec::image_ref(&project.name, service, config);
                 let key = familiar(&image);
                 let policy = config.pull_policy.as_str();
@@ -613,9 +636,9 @@ impl FakeBackend {
                 };
                 let (current, health) = container.current(now);
                 container.state = match current {
-                    ContainerState::Running | ContainerState::Paused | ContainerState::Restarting => {
-                        ContainerState::Exited(137)
-                    }
+                    ContainerState::Running
+                    | ContainerState::Paused
+                    | ContainerState::Restarting => ContainerState::Exited(137),
                     other => other,
                 };
                 container.health = health.filter(|_| false);
@@ -647,7 +670,10 @@ impl FakeBackend {
             Action::RemoveNetwork { network } => {
                 let name = network_name(project, network);
                 if project.networks.get(network).is_some_and(|n| n.external) {
-                    return Err(Error::ExternalNotRemoved { kind: "network", name });
+                    return Err(Error::ExternalNotRemoved {
+                        kind: "network",
+                        name,
+                    });
                 }
                 let Some(existing) = state.networks.get(&name) else {
                     return Ok(());
@@ -658,7 +684,11 @@ impl FakeBackend {
                         project: project.name.clone(),
                     });
                 }
-                if state.containers.values().any(|c| c.networks.contains(&name)) {
+                if state
+                    .containers
+                    .values()
+                    .any(|c| c.networks.contains(&name))
+                {
                     return Err(fail(409, "network has active endpoints"));
                 }
                 state.networks.remove(&name);
@@ -667,7 +697,10 @@ impl FakeBackend {
             Action::RemoveVolume { volume } => {
                 let name = volume_name(project, volume);
                 if project.volumes.get(volume).is_some_and(|v| v.external) {
-                    return Err(Error::ExternalNotRemoved { kind: "volume", name });
+                    return Err(Error::ExternalNotRemoved {
+                        kind: "volume",
+                        name,
+                    });
                 }
                 let Some(existing) = state.volumes.get(&name) else {
                     return Ok(());
@@ -688,19 +721,31 @@ impl FakeBackend {
     }
 
     /// One look at the service's replicas.
-    fn look(&self, project: &Project, service: &str, condition: Condition) -> Result<Progress, Error> {
+    fn look(
+        &self,
+        project: &Project,
+        service: &str,
+        condition: Condition,
+    ) -> Result<Progress, Error> {
         let mut state = self.lock();
         if let Some(status) = state.injected(Some(ActionKind::WaitFor)) {
             let action = Action::WaitFor {
                 service: service.to_owned(),
                 condition,
             };
-            return Err(action_error(project, &action, server_error(status, "injected failure")));
+            return Err(action_error(
+                project,
+                &action,
+                server_error(status, "injected failure"),
+            ));
         }
-        let config = project.services.get(service).ok_or_else(|| Error::NotInProject {
-            kind: "service",
-            name: service.to_owned(),
-        })?;
+        let config = project
+            .services
+            .get(service)
+            .ok_or_else(|| Error::NotInProject {
+                kind: "service",
+                name: service.to_owned(),
+            })?;
         let now = Instant::now();
         let replicas: Vec<ObservedContainer> = state
             .containers
@@ -837,8 +882,11 @@ mod tests {
         ProjectMeta {
             working_dir: "/srv".into(),
             config_files: vec!["/srv/compose.yaml".into()],
-            config_hashes: [("db".to_owned(), "h1".to_owned()), ("web".to_owned(), "h2".to_owned())]
-                .into(),
+            config_hashes: [
+                ("db".to_owned(), "h1".to_owned()),
+                ("web".to_owned(), "h2".to_owned()),
+            ]
+            .into(),
         }
     }
 
@@ -856,18 +904,30 @@ mod tests {
         let (p, m) = (project(), meta());
         fake.add_image("busybox");
         for action in [
-            Action::CreateNetwork { network: "default".into() },
-            Action::CreateVolume { volume: "data".into() },
+            Action::CreateNetwork {
+                network: "default".into(),
+            },
+            Action::CreateVolume {
+                volume: "data".into(),
+            },
             create("db"),
-            Action::StartContainer { name: "shop-db-1".into() },
+            Action::StartContainer {
+                name: "shop-db-1".into(),
+            },
         ] {
             fake.apply(&p, &m, &action).await.unwrap();
         }
         let observed = fake.observe(&p, true).await.unwrap();
         assert_eq!(observed.containers.len(), 1);
         let db = &observed.containers[0];
-        assert_eq!((db.service.as_str(), db.number, db.config_hash.as_str()), ("db", 1, "h1"));
-        assert_eq!((db.state, db.health), (ContainerState::Running, Some(Health::Healthy)));
+        assert_eq!(
+            (db.service.as_str(), db.number, db.config_hash.as_str()),
+            ("db", 1, "h1")
+        );
+        assert_eq!(
+            (db.state, db.health),
+            (ContainerState::Running, Some(Health::Healthy))
+        );
         assert_eq!(observed.networks.unwrap()[0].key, "default");
         assert_eq!(observed.volumes.unwrap()[0].key, "data");
         assert!(observed.images["busybox"].is_some());
@@ -879,7 +939,15 @@ mod tests {
         let fake = FakeBackend::new();
         let (p, m) = (project(), meta());
         fake.add_image("busybox");
-        fake.apply(&p, &m, &Action::CreateNetwork { network: "default".into() }).await.unwrap();
+        fake.apply(
+            &p,
+            &m,
+            &Action::CreateNetwork {
+                network: "default".into(),
+            },
+        )
+        .await
+        .unwrap();
         fake.fail_next(ActionKind::CreateContainer, 409, 1);
         let err = fake.apply(&p, &m, &create("web")).await.unwrap_err();
         assert!(matches!(err, Error::NameInUse { ref container } if container == "shop-web-1"));
@@ -892,7 +960,13 @@ mod tests {
     async fn a_missing_image_with_pull_policy_never_names_the_service() {
         let fake = FakeBackend::new();
         let err = fake
-            .apply(&project(), &meta(), &Action::EnsureImage { service: "web".into() })
+            .apply(
+                &project(),
+                &meta(),
+                &Action::EnsureImage {
+                    service: "web".into(),
+                },
+            )
             .await
             .unwrap_err();
         assert_eq!(
@@ -908,9 +982,13 @@ mod tests {
         fake.add_image("busybox");
         fake.set_behaviour("db", Behaviour::UnhealthyAfter(Duration::from_secs(3)));
         for action in [
-            Action::CreateNetwork { network: "default".into() },
+            Action::CreateNetwork {
+                network: "default".into(),
+            },
             create("db"),
-            Action::StartContainer { name: "shop-db-1".into() },
+            Action::StartContainer {
+                name: "shop-db-1".into(),
+            },
         ] {
             fake.apply(&p, &m, &action).await.unwrap();
         }
@@ -930,9 +1008,13 @@ mod tests {
         fake.add_image("busybox");
         fake.set_behaviour("db", Behaviour::HealthyAfter(Duration::from_secs(60)));
         for action in [
-            Action::CreateNetwork { network: "default".into() },
+            Action::CreateNetwork {
+                network: "default".into(),
+            },
             create("db"),
-            Action::StartContainer { name: "shop-db-1".into() },
+            Action::StartContainer {
+                name: "shop-db-1".into(),
+            },
         ] {
             fake.apply(&p, &m, &action).await.unwrap();
         }
@@ -950,18 +1032,42 @@ mod tests {
         let (p, m) = (project(), meta());
         fake.add_image("busybox");
         for action in [
-            Action::CreateNetwork { network: "default".into() },
-            Action::CreateVolume { volume: "data".into() },
+            Action::CreateNetwork {
+                network: "default".into(),
+            },
+            Action::CreateVolume {
+                volume: "data".into(),
+            },
             create("db"),
-            Action::StartContainer { name: "shop-db-1".into() },
+            Action::StartContainer {
+                name: "shop-db-1".into(),
+            },
         ] {
             fake.apply(&p, &m, &action).await.unwrap();
         }
-        let remove = Action::RemoveContainer { name: "shop-db-1".into() };
-        assert_eq!(fake.apply(&p, &m, &remove).await.unwrap_err().reason(), "container_busy");
-        let volume = Action::RemoveVolume { volume: "data".into() };
-        assert_eq!(fake.apply(&p, &m, &volume).await.unwrap_err().reason(), "volume_in_use");
-        fake.apply(&p, &m, &Action::StopContainer { name: "shop-db-1".into() }).await.unwrap();
+        let remove = Action::RemoveContainer {
+            name: "shop-db-1".into(),
+        };
+        assert_eq!(
+            fake.apply(&p, &m, &remove).await.unwrap_err().reason(),
+            "container_busy"
+        );
+        let volume = Action::RemoveVolume {
+            volume: "data".into(),
+        };
+        assert_eq!(
+            fake.apply(&p, &m, &volume).await.unwrap_err().reason(),
+            "volume_in_use"
+        );
+        fake.apply(
+            &p,
+            &m,
+            &Action::StopContainer {
+                name: "shop-db-1".into(),
+            },
+        )
+        .await
+        .unwrap();
         fake.apply(&p, &m, &remove).await.unwrap();
         fake.apply(&p, &m, &volume).await.unwrap();
         fake.apply(&p, &m, &remove).await.unwrap();
@@ -980,7 +1086,13 @@ mod tests {
         let observed = fake.observe(&p, true).await.unwrap();
         assert_eq!(observed.networks, Some(vec![]));
         let err = fake
-            .apply(&p, &m, &Action::RemoveNetwork { network: "default".into() })
+            .apply(
+                &p,
+                &m,
+                &Action::RemoveNetwork {
+                    network: "default".into(),
+                },
+            )
             .await
             .unwrap_err();
         assert_eq!(err.reason(), "network_name_taken");

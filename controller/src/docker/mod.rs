@@ -236,7 +236,9 @@ pub enum Error {
         service: String,
     },
     /// The service asks for something this engine's API (1.41) cannot do.
-    #[error("service {service}: {option} is not supported by this Docker engine (needs API {needs})")]
+    #[error(
+        "service {service}: {option} is not supported by this Docker engine (needs API {needs})"
+    )]
     Unsupported {
         /// The service.
         service: String,

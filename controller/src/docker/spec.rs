@@ -10,7 +10,7 @@ use bollard::models::{
     ContainerCreateBody, DeviceMapping, DeviceRequest, EndpointIpamConfig, EndpointSettings,
     HealthConfig, HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, Ipam, IpamConfig,
     Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
-    MountVolumeOptions, NetworkCreateRequest, NetworkingConfig, PortBinding,
+    MountVolumeOptions, NetworkCreateRequest, NetworkingConfig, PortBinding, PortMap,
     ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
     ThrottleDevice, VolumeCreateRequest,
 };
@@ -38,7 +38,12 @@ pub fn image_ref(project: &str, service_name: &str, service: &ServiceConfig) -> 
 
 /// The final name of replica `number`: `container_name` when the service
 /// fixes one, else `<project>-<service>-<number>`.
-pub fn container_name(project: &str, service_name: &str, service: &ServiceConfig, number: u32) -> String {
+pub fn container_name(
+    project: &str,
+    service_name: &str,
+    service: &ServiceConfig,
+    number: u32,
+) -> String {
     if service.container_name.is_empty() {
         format!("{project}-{service_name}-{number}")
     } else {
@@ -197,8 +202,7 @@ pub fn container_spec(
 
     let (exposed_ports, port_bindings) = ports(s, service)?;
     let mounted = mounts(project, s, service)?;
-    let (network_mode, networking, connect, links) =
-        networking(project, s, service, number)?;
+    let (network_mode, networking, connect, links) = networking(project, s, service, number)?;
     let env: Vec<String> = service
         .environment
         .iter()
@@ -355,9 +359,9 @@ fn restart_policy(s: &str, service: &ServiceConfig) -> Result<Option<RestartPoli
         let (name, attempts) = match service.restart.split_once(':') {
             Some((name, count)) => (
                 name,
-                count
-                    .parse::<i64>()
-                    .map_err(|_| invalid(s, format!("invalid restart policy {:?}", service.restart)))?,
+                count.parse::<i64>().map_err(|_| {
+                    invalid(s, format!("invalid restart policy {:?}", service.restart))
+                })?,
             ),
             None => (service.restart.as_str(), 0),
         };
@@ -366,7 +370,11 @@ fn restart_policy(s: &str, service: &ServiceConfig) -> Result<Option<RestartPoli
             maximum_retry_count: non_zero(attempts),
         });
     }
-    if let Some(deploy) = service.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()) {
+    if let Some(deploy) = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.restart_policy.as_ref())
+    {
         let attempts = deploy
             .max_attempts
             .map(|a| i64::try_from(a).unwrap_or(i64::MAX))
@@ -531,10 +539,16 @@ fn resources(s: &str, service: &ServiceConfig, host: &mut HostConfig) -> Result<
     Ok(())
 }
 
-fn device_request(device: &crate::model::DeviceRequest, capabilities: Vec<String>) -> DeviceRequest {
+fn device_request(
+    device: &crate::model::DeviceRequest,
+    capabilities: Vec<String>,
+) -> DeviceRequest {
     DeviceRequest {
         driver: non_empty(&device.driver),
-        count: some_if(device.count != 0 || device.device_ids.is_empty(), device.count),
+        count: some_if(
+            device.count != 0 || device.device_ids.is_empty(),
+            device.count,
+        ),
         device_ids: non_empty_vec(&device.device_ids),
         capabilities: Some(vec![capabilities]),
         options: non_empty_map(&device.options),
@@ -543,10 +557,7 @@ fn device_request(device: &crate::model::DeviceRequest, capabilities: Vec<String
 
 /// Exposed ports (from `expose` and `ports`) and host bindings. Ranges in
 /// `expose` are expanded, since the engine keys exposed ports one by one.
-fn ports(
-    s: &str,
-    service: &ServiceConfig,
-) -> Result<(Vec<String>, HashMap<String, Option<Vec<PortBinding>>>), Error> {
+fn ports(s: &str, service: &ServiceConfig) -> Result<(Vec<String>, PortMap), Error> {
     let mut exposed: BTreeSet<String> = BTreeSet::new();
     for entry in &service.expose {
         let (range, protocol) = entry.split_once('/').unwrap_or((entry, "tcp"));
@@ -571,7 +582,10 @@ fn ports(
     let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for port in &service.ports {
         if port.target == 0 || port.target > u32::from(u16::MAX) {
-            return Err(invalid(s, format!("invalid container port {}", port.target)));
+            return Err(invalid(
+                s,
+                format!("invalid container port {}", port.target),
+            ));
         }
         let protocol = if port.protocol.is_empty() {
             "tcp"
@@ -616,10 +630,26 @@ fn mounts(project: &Project, s: &str, service: &ServiceConfig) -> Result<Mounted
             .push("/var/run/docker.sock:/var/run/docker.sock:rw".to_owned());
     }
     for secret in &service.secrets {
-        file_reference(project, s, service, secret, "secret", &mut targets, &mut out)?;
+        file_reference(
+            project,
+            s,
+            service,
+            secret,
+            "secret",
+            &mut targets,
+            &mut out,
+        )?;
     }
     for config in &service.configs {
-        file_reference(project, s, service, config, "config", &mut targets, &mut out)?;
+        file_reference(
+            project,
+            s,
+            service,
+            config,
+            "config",
+            &mut targets,
+            &mut out,
+        )?;
     }
     Ok(out)
 }
@@ -759,7 +789,11 @@ fn file_reference(
     targets: &mut BTreeSet<String>,
     out: &mut Mounted,
 ) -> Result<(), Error> {
-    let base = if kind == "secret" { "/run/secrets/" } else { "/" };
+    let base = if kind == "secret" {
+        "/run/secrets/"
+    } else {
+        "/"
+    };
     let target = if reference.target.is_empty() {
         format!("{base}{}", reference.source)
     } else if reference.target.starts_with('/') {
@@ -772,21 +806,41 @@ fn file_reference(
     }
     let defined = if kind == "secret" {
         project.secrets.get(&reference.source).map(|d| {
-            (&d.file, &d.environment, &d.content, d.external, &d.driver, &d.template_driver)
+            (
+                &d.file,
+                &d.environment,
+                &d.content,
+                d.external,
+                &d.driver,
+                &d.template_driver,
+            )
         })
     } else {
         project.configs.get(&reference.source).map(|d| {
-            (&d.file, &d.environment, &d.content, d.external, &d.driver, &d.template_driver)
+            (
+                &d.file,
+                &d.environment,
+                &d.content,
+                d.external,
+                &d.driver,
+                &d.template_driver,
+            )
         })
     };
     let Some((file, environment, content, external, driver, template_driver)) = defined else {
         return Err(invalid(
             s,
-            format!("{kind} {:?} is not defined in the project", reference.source),
+            format!(
+                "{kind} {:?} is not defined in the project",
+                reference.source
+            ),
         ));
     };
     if external {
-        return Err(invalid(s, format!("external {kind} {:?} needs swarm", reference.source)));
+        return Err(invalid(
+            s,
+            format!("external {kind} {:?} needs swarm", reference.source),
+        ));
     }
     if !driver.is_empty() || !template_driver.is_empty() {
         return Err(invalid(
@@ -824,9 +878,12 @@ fn file_reference(
         if value.is_empty() {
             return Ok(0);
         }
-        value
-            .parse()
-            .map_err(|_| invalid(s, format!("{kind} {:?}: invalid {what} {value:?}", reference.source)))
+        value.parse().map_err(|_| {
+            invalid(
+                s,
+                format!("{kind} {:?}: invalid {what} {value:?}", reference.source),
+            )
+        })
     };
     out.files.push(InjectedFile {
         kind,
@@ -921,7 +978,10 @@ fn networking(
     if !mode.is_empty() {
         let mode = if let Some(other) = mode.strip_prefix("service:") {
             let container = service_container(project, other).ok_or_else(|| {
-                invalid(s, format!("network_mode refers to unknown service {other:?}"))
+                invalid(
+                    s,
+                    format!("network_mode refers to unknown service {other:?}"),
+                )
             })?;
             format!("container:{container}")
         } else if mode == "disabled" {
@@ -943,19 +1003,30 @@ fn networking(
     let mut endpoints: Vec<(String, EndpointSettings)> = Vec::new();
     for (i, (key, config)) in ordered.into_iter().enumerate() {
         if !project.networks.contains_key(key) {
-            return Err(invalid(s, format!("network {key:?} is not defined in the project")));
+            return Err(invalid(
+                s,
+                format!("network {key:?} is not defined in the project"),
+            ));
         }
         let mut aliases = vec![name.clone(), s.to_owned()];
         let mut endpoint = EndpointSettings::default();
         if let Some(config) = config {
             if !config.interface_name.is_empty() {
-                return Err(unsupported(s, format!("networks.{key}.interface_name"), "1.49"));
+                return Err(unsupported(
+                    s,
+                    format!("networks.{key}.interface_name"),
+                    "1.49",
+                ));
             }
             if !config.mac_address.is_empty() {
                 return Err(invalid(s, "mac_address is not supported by stackd"));
             }
             if config.gw_priority != 0 {
-                return Err(unsupported(s, format!("networks.{key}.gw_priority"), "1.48"));
+                return Err(unsupported(
+                    s,
+                    format!("networks.{key}.gw_priority"),
+                    "1.48",
+                ));
             }
             aliases.extend(config.aliases.iter().cloned());
             let has_ipam = !config.ipv4_address.is_empty()
@@ -1008,10 +1079,13 @@ fn resource_labels(
 
 /// The create request of network `key`.
 pub fn network_spec(project: &Project, key: &str) -> Result<NetworkCreateRequest, Error> {
-    let network = project.networks.get(key).ok_or_else(|| Error::NotInProject {
-        kind: "network",
-        name: key.to_owned(),
-    })?;
+    let network = project
+        .networks
+        .get(key)
+        .ok_or_else(|| Error::NotInProject {
+            kind: "network",
+            name: key.to_owned(),
+        })?;
     let name = network_name(project, key);
     if network.enable_ipv4 == Some(false) {
         return Err(Error::Unsupported {
@@ -1050,22 +1124,35 @@ pub fn network_spec(project: &Project, key: &str) -> Result<NetworkCreateRequest
         ipam,
         enable_ipv6: network.enable_ipv6,
         options: non_empty_map(&network.driver_opts),
-        labels: Some(resource_labels(project, &network.labels, labels::NETWORK, key)),
+        labels: Some(resource_labels(
+            project,
+            &network.labels,
+            labels::NETWORK,
+            key,
+        )),
         ..NetworkCreateRequest::default()
     })
 }
 
 /// The create request of volume `key`.
 pub fn volume_spec(project: &Project, key: &str) -> Result<VolumeCreateRequest, Error> {
-    let volume = project.volumes.get(key).ok_or_else(|| Error::NotInProject {
-        kind: "volume",
-        name: key.to_owned(),
-    })?;
+    let volume = project
+        .volumes
+        .get(key)
+        .ok_or_else(|| Error::NotInProject {
+            kind: "volume",
+            name: key.to_owned(),
+        })?;
     Ok(VolumeCreateRequest {
         name: Some(volume_name(project, key)),
         driver: non_empty(&volume.driver),
         driver_opts: non_empty_map(&volume.driver_opts),
-        labels: Some(resource_labels(project, &volume.labels, labels::VOLUME, key)),
+        labels: Some(resource_labels(
+            project,
+            &volume.labels,
+            labels::VOLUME,
+            key,
+        )),
         cluster_volume_spec: None,
     })
 }
@@ -1122,22 +1209,27 @@ pub fn build_spec(
     for (option, used) in [
         ("build.secrets", !build.secrets.is_empty()),
         ("build.ssh", !build.ssh.is_empty()),
-        ("build.additional_contexts", !build.additional_contexts.is_empty()),
+        (
+            "build.additional_contexts",
+            !build.additional_contexts.is_empty(),
+        ),
         ("build.entitlements", !build.entitlements.is_empty()),
-        ("build.platforms with several platforms", build.platforms.len() > 1),
+        (
+            "build.platforms with several platforms",
+            build.platforms.len() > 1,
+        ),
     ] {
         if used {
-            return Err(invalid(s, format!("{option} needs BuildKit, which stackd does not drive")));
+            return Err(invalid(
+                s,
+                format!("{option} needs BuildKit, which stackd does not drive"),
+            ));
         }
     }
     let args: HashMap<String, String> = build
         .args
         .iter()
-        .filter_map(|(k, v)| {
-            v.clone()
-                .or_else(|| variable(k))
-                .map(|v| (k.clone(), v))
-        })
+        .filter_map(|(k, v)| v.clone().or_else(|| variable(k)).map(|v| (k.clone(), v)))
         .collect();
     let shm_size = if build.shm_size.0 == 0 {
         None

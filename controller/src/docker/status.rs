@@ -177,9 +177,8 @@ mod tests {
         let starting = replica(ContainerState::Running, Some(Health::Starting));
         let healthy = replica(ContainerState::Running, Some(Health::Healthy));
         let unhealthy = replica(ContainerState::Running, Some(Health::Unhealthy));
-        let healthy_check = |r: &[&ObservedContainer]| {
-            evaluate("db", Condition::ServiceHealthy, r, true)
-        };
+        let healthy_check =
+            |r: &[&ObservedContainer]| evaluate("db", Condition::ServiceHealthy, r, true);
         assert!(matches!(healthy_check(&[&starting]), Progress::Pending));
         assert!(matches!(healthy_check(&[&healthy]), Progress::Met));
         match healthy_check(&[&healthy, &starting, &unhealthy]) {
@@ -210,7 +209,8 @@ mod tests {
     fn started_accepts_a_job_that_already_finished() {
         let created = replica(ContainerState::Created, None);
         let done = replica(ContainerState::Exited(0), None);
-        let started = |r: &ObservedContainer| evaluate("db", Condition::ServiceStarted, &[r], false);
+        let started =
+            |r: &ObservedContainer| evaluate("db", Condition::ServiceStarted, &[r], false);
         assert!(matches!(started(&created), Progress::Pending));
         assert!(matches!(started(&done), Progress::Met));
     }

@@ -74,7 +74,10 @@ impl TarWriter {
             let header = header(
                 "././@PaxHeader",
                 "",
-                Meta { mode: 0o644, ..meta },
+                Meta {
+                    mode: 0o644,
+                    ..meta
+                },
                 b'x',
                 records.len() as u64,
                 "",
@@ -166,7 +169,14 @@ fn put(field: &mut [u8], value: &str) {
     field[..n].copy_from_slice(&bytes[..n]);
 }
 
-fn header(name: &str, prefix: &str, meta: Meta, typeflag: u8, size: u64, link: &str) -> [u8; BLOCK] {
+fn header(
+    name: &str,
+    prefix: &str,
+    meta: Meta,
+    typeflag: u8,
+    size: u64,
+    link: &str,
+) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
     put(&mut h[0..100], name);
     octal(&mut h[100..108], u64::from(meta.mode & 0o7777));
@@ -244,7 +254,9 @@ fn match_segments(pattern: &[String], path: &[&str]) -> bool {
             (0..=path.len()).any(|skip| match_segments(rest, &path[skip..]))
         }
         Some((first, rest)) => match path.split_first() {
-            Some((head, tail)) => glob(first.as_bytes(), head.as_bytes()) && match_segments(rest, tail),
+            Some((head, tail)) => {
+                glob(first.as_bytes(), head.as_bytes()) && match_segments(rest, tail)
+            }
             None => false,
         },
     }
@@ -346,7 +358,10 @@ fn walk(
     let mut names: Vec<(String, std::path::PathBuf)> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
-        names.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+        names.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
     }
     names.sort();
     for (name, path) in names {
@@ -447,7 +462,10 @@ mod tests {
         tar.symlink("link", meta(), "src/main.rs");
         let archive = tar.finish();
         assert_eq!(archive.len() % BLOCK, 0);
-        let names: Vec<(String, u8)> = entries(&archive).into_iter().map(|(n, t, _)| (n, t)).collect();
+        let names: Vec<(String, u8)> = entries(&archive)
+            .into_iter()
+            .map(|(n, t, _)| (n, t))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -473,7 +491,8 @@ mod tests {
 
     #[test]
     fn dockerignore_excludes_with_globs_and_reincludes_with_a_bang() {
-        let ignore = Ignore::parse("# comment\nnode_modules\n*.log\n**/secret*\n!keep.log\n/build/\n");
+        let ignore =
+            Ignore::parse("# comment\nnode_modules\n*.log\n**/secret*\n!keep.log\n/build/\n");
         assert!(ignore.excludes("node_modules/a/b.js"));
         assert!(ignore.excludes("debug.log"));
         assert!(!ignore.excludes("keep.log"));
@@ -501,6 +520,15 @@ mod tests {
         fs::write(dir.path().join("app/run.sh"), "echo hi").unwrap();
         let archive = pack_context(dir.path(), "Dockerfile", &[(".extra", b"e")]).unwrap();
         let names: Vec<String> = entries(&archive).into_iter().map(|(n, _, _)| n).collect();
-        assert_eq!(names, vec![".dockerignore", "Dockerfile", "app/", "app/run.sh", ".extra"]);
+        assert_eq!(
+            names,
+            vec![
+                ".dockerignore",
+                "Dockerfile",
+                "app/",
+                "app/run.sh",
+                ".extra"
+            ]
+        );
     }
 }

@@ -9,7 +9,10 @@ fn project(value: serde_json::Value) -> Project {
 fn meta() -> ProjectMeta {
     ProjectMeta {
         working_dir: "/srv/app".into(),
-        config_files: vec!["/srv/app/compose.yaml".into(), "/srv/app/compose.override.yaml".into()],
+        config_files: vec![
+            "/srv/app/compose.yaml".into(),
+            "/srv/app/compose.override.yaml".into(),
+        ],
         config_hashes: [("web".to_owned(), "abc".to_owned())].into(),
     }
 }
@@ -66,7 +69,10 @@ fn a_container_is_named_and_labelled_as_docker_compose_does() {
 #[test]
 fn a_fixed_container_name_wins_over_the_numbered_one() {
     let p = one_service(json!({"image": "busybox", "container_name": "front"}));
-    assert_eq!(container_name("shop", "web", &p.services["web"], 1), "front");
+    assert_eq!(
+        container_name("shop", "web", &p.services["web"], 1),
+        "front"
+    );
 }
 
 #[test]
@@ -100,7 +106,10 @@ fn command_entrypoint_user_and_working_dir_pass_through() {
     }));
     let body = spec_of(&p, "web").body;
     assert_eq!(body.cmd, Some(vec!["httpd".to_owned(), "-f".to_owned()]));
-    assert_eq!(body.entrypoint, Some(vec!["/bin/sh".to_owned(), "-c".to_owned()]));
+    assert_eq!(
+        body.entrypoint,
+        Some(vec!["/bin/sh".to_owned(), "-c".to_owned()])
+    );
     assert_eq!(body.user.as_deref(), Some("65534:65534"));
     assert_eq!(body.working_dir.as_deref(), Some("/www"));
     assert_eq!(body.hostname.as_deref(), Some("front"));
@@ -120,7 +129,9 @@ fn ports_bind_host_ips_ranges_and_udp() {
     }));
     let spec = spec_of(&p, "web");
     let exposed = spec.body.exposed_ports.clone().unwrap();
-    for port in ["80/tcp", "5001/tcp", "53/udp", "7000/tcp", "9000/tcp", "9001/tcp"] {
+    for port in [
+        "80/tcp", "5001/tcp", "53/udp", "7000/tcp", "9000/tcp", "9001/tcp",
+    ] {
         assert!(exposed.contains(&port.to_owned()), "{port} in {exposed:?}");
     }
     let bindings = host(&spec).port_bindings.as_ref().unwrap();
@@ -164,18 +175,33 @@ fn binds_that_create_the_host_path_use_the_legacy_form_and_others_the_mount_api(
         ])
     );
     let mounts = host.mounts.as_ref().unwrap();
-    let conf = mounts.iter().find(|m| m.target.as_deref() == Some("/conf")).unwrap();
+    let conf = mounts
+        .iter()
+        .find(|m| m.target.as_deref() == Some("/conf"))
+        .unwrap();
     assert_eq!(conf.typ, Some(MountType::BIND));
     assert_eq!(
         conf.bind_options.as_ref().unwrap().propagation,
         Some(MountBindOptionsPropagationEnum::RSLAVE)
     );
-    let cache = mounts.iter().find(|m| m.target.as_deref() == Some("/cache")).unwrap();
-    assert_eq!((cache.typ, cache.source.clone()), (Some(MountType::VOLUME), None));
-    let logs = mounts.iter().find(|m| m.target.as_deref() == Some("/logs")).unwrap();
+    let cache = mounts
+        .iter()
+        .find(|m| m.target.as_deref() == Some("/cache"))
+        .unwrap();
+    assert_eq!(
+        (cache.typ, cache.source.clone()),
+        (Some(MountType::VOLUME), None)
+    );
+    let logs = mounts
+        .iter()
+        .find(|m| m.target.as_deref() == Some("/logs"))
+        .unwrap();
     assert_eq!(logs.source.as_deref(), Some("shop_logs"));
     assert_eq!(logs.volume_options.as_ref().unwrap().no_copy, Some(true));
-    let tmp = mounts.iter().find(|m| m.target.as_deref() == Some("/tmp")).unwrap();
+    let tmp = mounts
+        .iter()
+        .find(|m| m.target.as_deref() == Some("/tmp"))
+        .unwrap();
     assert_eq!(tmp.typ, Some(MountType::TMPFS));
     let tmpfs = tmp.tmpfs_options.as_ref().unwrap();
     assert_eq!((tmpfs.size_bytes, tmpfs.mode), (Some(65536), Some(1023)));
@@ -239,10 +265,22 @@ fn file_secrets_and_configs_are_read_only_binds_where_compose_mounts_them() {
     assert_eq!(
         mounts,
         vec![
-            ("/srv/app/token.txt".into(), "/run/secrets/token".into(), Some(true)),
-            ("/srv/app/key.txt".into(), "/run/secrets/api-key".into(), Some(true)),
+            (
+                "/srv/app/token.txt".into(),
+                "/run/secrets/token".into(),
+                Some(true)
+            ),
+            (
+                "/srv/app/key.txt".into(),
+                "/run/secrets/api-key".into(),
+                Some(true)
+            ),
             ("/srv/app/site.conf".into(), "/site".into(), Some(true)),
-            ("/srv/app/nginx.conf".into(), "/etc/nginx.conf".into(), Some(true)),
+            (
+                "/srv/app/nginx.conf".into(),
+                "/etc/nginx.conf".into(),
+                Some(true)
+            ),
         ]
     );
 }
@@ -338,9 +376,15 @@ fn ulimits_capabilities_and_process_options_pass_through() {
     let spec = spec_of(&p, "web");
     let host = host(&spec);
     let ulimits = host.ulimits.as_ref().unwrap();
-    let nofile = ulimits.iter().find(|u| u.name.as_deref() == Some("nofile")).unwrap();
+    let nofile = ulimits
+        .iter()
+        .find(|u| u.name.as_deref() == Some("nofile"))
+        .unwrap();
     assert_eq!((nofile.soft, nofile.hard), (Some(1024), Some(2048)));
-    let nproc = ulimits.iter().find(|u| u.name.as_deref() == Some("nproc")).unwrap();
+    let nproc = ulimits
+        .iter()
+        .find(|u| u.name.as_deref() == Some("nproc"))
+        .unwrap();
     assert_eq!((nproc.soft, nproc.hard), (Some(512), Some(512)));
     assert_eq!(host.cap_add, Some(vec!["NET_ADMIN".to_owned()]));
     assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
@@ -350,7 +394,10 @@ fn ulimits_capabilities_and_process_options_pass_through() {
     assert_eq!(host.extra_hosts, Some(vec!["db:10.0.0.2".to_owned()]));
     assert_eq!(host.dns, Some(vec!["1.1.1.1".to_owned()]));
     assert_eq!(host.sysctls.as_ref().unwrap()["net.core.somaxconn"], "1024");
-    assert_eq!(host.security_opt, Some(vec!["no-new-privileges:true".to_owned()]));
+    assert_eq!(
+        host.security_opt,
+        Some(vec!["no-new-privileges:true".to_owned()])
+    );
     assert_eq!(host.masked_paths, Some(vec![]));
     let log = host.log_config.as_ref().unwrap();
     assert_eq!(log.typ.as_deref(), Some("json-file"));
@@ -365,7 +412,10 @@ fn healthchecks_are_in_nanoseconds_and_disable_means_none() {
                          "retries": 3, "start_period": "500ms"},
     }));
     let check = spec_of(&p, "web").body.healthcheck.unwrap();
-    assert_eq!(check.test, Some(vec!["CMD-SHELL".to_owned(), "true".to_owned()]));
+    assert_eq!(
+        check.test,
+        Some(vec!["CMD-SHELL".to_owned(), "true".to_owned()])
+    );
     assert_eq!(check.interval, Some(2_000_000_000));
     assert_eq!(check.timeout, Some(1_000_000_000));
     assert_eq!(check.retries, Some(3));
@@ -379,7 +429,10 @@ fn healthchecks_are_in_nanoseconds_and_disable_means_none() {
 #[test]
 fn restart_policies_map_to_the_engine_names() {
     let policy = |service: serde_json::Value| {
-        host(&spec_of(&one_service(service), "web")).restart_policy.clone().unwrap()
+        host(&spec_of(&one_service(service), "web"))
+            .restart_policy
+            .clone()
+            .unwrap()
     };
     let on_failure = policy(json!({"image": "busybox", "restart": "on-failure:3"}));
     assert_eq!(on_failure.name, Some(RestartPolicyNameEnum::ON_FAILURE));
@@ -429,7 +482,11 @@ fn the_first_network_joins_at_create_with_aliases_and_the_others_after() {
     assert_eq!(name, "shop_back");
     assert_eq!(
         back.aliases,
-        Some(vec!["shop-web-2".to_owned(), "web".to_owned(), "api".to_owned()])
+        Some(vec![
+            "shop-web-2".to_owned(),
+            "web".to_owned(),
+            "api".to_owned()
+        ])
     );
     assert_eq!(
         back.ipam_config.as_ref().unwrap().ipv4_address.as_deref(),
@@ -447,7 +504,10 @@ fn a_service_network_mode_points_at_the_first_replica() {
         },
     }));
     let spec = spec_of(&p, "web");
-    assert_eq!(host(&spec).network_mode.as_deref(), Some("container:shop-vpn-1"));
+    assert_eq!(
+        host(&spec).network_mode.as_deref(),
+        Some("container:shop-vpn-1")
+    );
     assert!(spec.body.networking_config.is_none());
 }
 
@@ -475,7 +535,10 @@ fn networks_and_volumes_carry_the_project_labels() {
     assert_eq!(volume.labels.unwrap()["com.docker.compose.volume"], "data");
     assert!(matches!(
         network_spec(&p, "nope"),
-        Err(Error::NotInProject { kind: "network", .. })
+        Err(Error::NotInProject {
+            kind: "network",
+            ..
+        })
     ));
 }
 
@@ -494,7 +557,10 @@ fn builds_send_the_dockerfile_from_the_context_or_add_it() {
     }));
     let variable = |name: &str| (name == "B").then(|| "from-env".to_owned());
     let web = build_spec(&p, "web", &variable).unwrap();
-    assert_eq!(web.dockerfile, Dockerfile::InContext("docker/Dockerfile".into()));
+    assert_eq!(
+        web.dockerfile,
+        Dockerfile::InContext("docker/Dockerfile".into())
+    );
     assert_eq!(web.options.dockerfile, "docker/Dockerfile");
     assert_eq!(web.options.t.as_deref(), Some("shop-web"));
     assert_eq!(web.options.target, "prod");
@@ -502,7 +568,10 @@ fn builds_send_the_dockerfile_from_the_context_or_add_it() {
     assert_eq!((args["A"].as_str(), args["B"].as_str()), ("1", "from-env"));
     assert!(!args.contains_key("C"));
     let api = build_spec(&p, "api", &variable).unwrap();
-    assert_eq!(api.dockerfile, Dockerfile::Outside("/srv/app/api/../Dockerfile.api".into()));
+    assert_eq!(
+        api.dockerfile,
+        Dockerfile::Outside("/srv/app/api/../Dockerfile.api".into())
+    );
     assert_eq!(api.options.dockerfile, ADDED_DOCKERFILE);
     assert_eq!(api.options.t.as_deref(), Some("api:dev"));
     let job = build_spec(&p, "job", &variable).unwrap();
