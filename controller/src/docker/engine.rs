@@ -34,6 +34,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The `Backend` over a Docker engine.
 #[derive(Debug)]
 pub struct DockerBackend {
+    host: Option<String>,
     client: OnceCell<Docker>,
     pull_timeout: Duration,
     poll_interval: Duration,
@@ -49,9 +50,19 @@ impl DockerBackend {
     /// A backend that connects on first use, to `DOCKER_HOST` or the local socket.
     pub fn new() -> Self {
         Self {
+            host: None,
             client: OnceCell::new(),
             pull_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_millis(100),
+        }
+    }
+
+    /// A backend for the engine at `host` (`unix:///path`, `tcp://addr:port`)
+    /// instead of `DOCKER_HOST`.
+    pub fn for_host(host: &str) -> Self {
+        Self {
+            host: Some(host.to_owned()),
+            ..Self::new()
         }
     }
 
@@ -73,11 +84,16 @@ impl DockerBackend {
     pub async fn client(&self) -> Result<&Docker, Error> {
         self.client
             .get_or_try_init(|| async {
-                let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-                let docker = if host.is_empty() || host.starts_with("unix://") {
-                    Docker::connect_with_local_defaults()
-                } else {
-                    Docker::connect_with_defaults()
+                let docker = match &self.host {
+                    Some(host) => Docker::connect_with_host(host),
+                    None => {
+                        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+                        if host.is_empty() || host.starts_with("unix://") {
+                            Docker::connect_with_local_defaults()
+                        } else {
+                            Docker::connect_with_defaults()
+                        }
+                    }
                 }
                 .map_err(|source| Error::EngineUnreachable { source })?;
                 docker
@@ -928,6 +944,14 @@ fn resolve_seccomp_profiles(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_missing_engine_is_reported_on_first_use_not_at_construction() {
+        let backend = DockerBackend::for_host("unix:///nonexistent/stackd-test.sock");
+        let project = Project::default();
+        let err = backend.observe(&project, false).await.unwrap_err();
+        assert_eq!(err.reason(), "engine_unreachable");
+    }
 
     #[test]
     fn references_are_compared_in_the_short_form_the_engine_lists() {
