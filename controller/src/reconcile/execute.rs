@@ -1,11 +1,13 @@
 //! Runs a plan against a backend: each step starts as soon as the steps it
 //! follows are done, up to a bounded number at once; the first failure stops
 //! new steps from starting while the running ones finish; an overall timeout
-//! bounds the whole run. Decides nothing: the plan already did.
+//! bounds the whole run; waits still running when a step fails are
+//! cancelled, engine calls are let finish. Decides nothing: the plan already did.
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::docker::{self, ActionKind, Backend, ProjectMeta};
@@ -51,6 +53,11 @@ pub enum Event {
         index: usize,
         /// What went wrong, for people.
         error: String,
+    },
+    /// A wait was stopped because another step failed.
+    Cancelled {
+        /// Step index.
+        index: usize,
     },
 }
 
@@ -160,7 +167,9 @@ fn graph(plan: &Plan) -> Result<(Vec<usize>, Vec<Vec<usize>>), ExecError> {
     Ok((waiting, followers))
 }
 
-/// Runs one step; resolves to its index, outcome and duration.
+/// Runs one step; resolves to its index, outcome (`None` when cancelled)
+/// and duration. Only waits are cancelled: they change nothing on the
+/// engine, while an engine call cut short could leave half-made state.
 async fn run_step(
     index: usize,
     step: &Step,
@@ -168,15 +177,17 @@ async fn run_step(
     meta: &ProjectMeta,
     backend: &dyn Backend,
     deadline: Option<Instant>,
-) -> (usize, Result<(), docker::Error>, Duration) {
+    mut cancelled: watch::Receiver<bool>,
+) -> (usize, Option<Result<(), docker::Error>>, Duration) {
     let started = Instant::now();
     let result = match &step.action {
         Action::WaitFor { service, condition } => {
-            backend
-                .wait_for(project, service, *condition, deadline)
-                .await
+            tokio::select! {
+                result = backend.wait_for(project, service, *condition, deadline) => Some(result),
+                _ = cancelled.wait_for(|c| *c) => None,
+            }
         }
-        action => backend.apply(project, meta, action).await,
+        action => Some(backend.apply(project, meta, action).await),
     };
     (index, result, started.elapsed())
 }
@@ -201,6 +212,7 @@ pub async fn execute(
     let mut running: BTreeSet<usize> = BTreeSet::new();
     let mut busy = 0;
     let mut failure: Option<(usize, docker::Error)> = None;
+    let (cancel, cancelled) = watch::channel(false);
 
     let run = async {
         let mut in_flight = FuturesUnordered::new();
@@ -221,7 +233,15 @@ pub async fn execute(
                         .entry(ActionKind::of(&step.action))
                         .or_insert(0) += 1;
                     events(Event::Started { index });
-                    in_flight.push(run_step(index, step, project, meta, backend, deadline));
+                    in_flight.push(run_step(
+                        index,
+                        step,
+                        project,
+                        meta,
+                        backend,
+                        deadline,
+                        cancelled.clone(),
+                    ));
                 }
             }
             let Some((index, result, elapsed)) = in_flight.next().await else {
@@ -230,7 +250,8 @@ pub async fn execute(
             running.remove(&index);
             busy -= usize::from(!matches!(plan.steps[index].action, Action::WaitFor { .. }));
             match result {
-                Ok(()) => {
+                None => events(Event::Cancelled { index }),
+                Some(Ok(())) => {
                     report.completed += 1;
                     events(Event::Finished { index, elapsed });
                     for &next in &followers[index] {
@@ -240,13 +261,15 @@ pub async fn execute(
                         }
                     }
                 }
-                Err(error) => {
+                Some(Err(error)) => {
                     events(Event::Failed {
                         index,
                         error: error.to_string(),
                     });
                     if failure.is_none() {
                         failure = Some((index, error));
+                        // Nothing waits on a wait any more: stop the running ones.
+                        let _ = cancel.send(true);
                     }
                 }
             }

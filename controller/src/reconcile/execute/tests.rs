@@ -254,6 +254,39 @@ async fn a_failure_stops_new_steps_but_lets_running_ones_finish() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failure_cancels_waits_still_running() {
+    let fake = FakeBackend::new();
+    fake.add_image("busybox");
+    fake.set_delay(ActionKind::CreateVolume, Duration::from_secs(1));
+    fake.fail_next(ActionKind::CreateVolume, 500, 1);
+    fake.set_behaviour("db", Behaviour::HealthyAfter(Duration::from_secs(600)));
+    let plan = Plan {
+        steps: vec![
+            step(
+                Action::CreateVolume {
+                    volume: "data".into(),
+                },
+                &[],
+            ),
+            step(network("default"), &[]),
+            step(create("db"), &[1]),
+            step(start("db"), &[2]),
+            step(wait("db", Condition::ServiceHealthy), &[3]),
+            step(create("web"), &[4]),
+        ],
+    };
+    let (result, events) = run(&fake, &plan, &ExecOptions::default()).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, ExecError::StepFailed { index: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.report().unwrap().elapsed, Duration::from_secs(1));
+    assert!(events.contains(&Event::Cancelled { index: 4 }));
+    assert!(!events.contains(&Event::Started { index: 5 }));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_dependency_that_turns_unhealthy_fails_the_run_naming_it() {
     let fake = FakeBackend::new();
     fake.set_behaviour("db", Behaviour::UnhealthyAfter(Duration::from_secs(2)));
