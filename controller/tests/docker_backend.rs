@@ -218,6 +218,20 @@ async fn containers_are_created_observed_replaced_and_removed() {
         "{{.Names}}",
     ]);
     assert_eq!(listed.trim(), final_name);
+    if let Ok(compose) = std::env::var("STACKD_COMPOSE_BIN") {
+        let out = Command::new(compose)
+            .args([
+                "-p",
+                &project.name,
+                "ps",
+                "--format",
+                "{{.Name}} {{.Service}}",
+            ])
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(listed.trim(), format!("{final_name} app"), "{out:?}");
+    }
 
     // Replacement without a gap in naming.
     let temp = format!("{}_{final_name}", &old.id[..12]);

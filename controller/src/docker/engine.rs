@@ -238,6 +238,8 @@ impl DockerBackend {
                 .await
                 .map_err(mapped),
             Action::StopContainer { name } => {
+                // Without a grace period in the model (or for an orphan) the
+                // engine uses the one the container was created with.
                 let grace = service_of(project, name)
                     .and_then(|s| s.stop_grace_period)
                     .and_then(|d| d.to_std());
@@ -411,7 +413,9 @@ impl DockerBackend {
         let docker = self.client().await?;
         let build = spec::build_spec(project, service_name, &|k| std::env::var(k).ok())?;
         let body = if build.options.remote.is_some() {
-            None
+            // The engine fetches a remote context itself; the request still
+            // needs a body.
+            bollard::body_full(Vec::new().into())
         } else {
             let context = build.context.clone();
             let (keep, extra): (String, Option<Vec<u8>>) = match &build.dockerfile {
@@ -448,7 +452,7 @@ impl DockerBackend {
                 path,
                 source,
             })?;
-            Some(bollard::body_full(packed.into()))
+            bollard::body_full(packed.into())
         };
         let failed = |message: String| Error::BuildFailed {
             service: service_name.to_owned(),
@@ -456,7 +460,7 @@ impl DockerBackend {
             message,
         };
         docker
-            .build_image(build.options, None, body)
+            .build_image(build.options, None, Some(body))
             .try_for_each(|_| async { Ok(()) })
             .await
             .map_err(|e| failed(engine_message(&e)))?;

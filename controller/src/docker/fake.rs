@@ -635,6 +635,9 @@ impl FakeBackend {
                     return Err(fail(404, "no such container"));
                 };
                 let (current, health) = container.current(now);
+                // Killed after its grace period, as a PID 1 without a TERM
+                // handler is: a stopped service must not look like a one-shot
+                // that completed (exit 0).
                 container.state = match current {
                     ContainerState::Running
                     | ContainerState::Paused
