@@ -409,47 +409,6 @@ fn canonical_fields_match_the_oracle_for_single_file_corpus_cases() {
     );
 }
 
-/// Compares every `<dir>/<case>/compose.yaml` under `$STACKD_DIFF_DIR` with
-/// the `expected.json` (or `expected.error`) beside it, project name `t`.
-#[test]
-#[ignore]
-fn differential_cases_in_a_directory() {
-    let Some(root) = std::env::var_os("STACKD_DIFF_DIR").map(PathBuf::from) else {
-        return;
-    };
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("dir reads")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    dirs.sort();
-    let mut problems = Vec::new();
-    for dir in dirs {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let case = Case {
-            file: dir.join("compose.yaml"),
-            dir: dir.clone(),
-            name: name.clone(),
-            project: "t".into(),
-        };
-        if dir.join("expected.json").exists() {
-            problems.extend(compare_case(&case));
-            continue;
-        }
-        let want = std::fs::read_to_string(dir.join("expected.error")).unwrap_or_default();
-        let file: Arc<str> = Arc::from(case.file.to_string_lossy().as_ref());
-        let text = std::fs::read_to_string(&case.file).expect("reads");
-        let mut project = parse_documents(&text, &file).expect("parses").remove(0);
-        match canonicalize(&mut project) {
-            Ok(()) => problems.push(format!("{name}: accepted, compose says {}", want.trim())),
-            Err(e) => println!("{name}: {}\n    compose: {}", e.message(), want.trim()),
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
-
 /// Corpus cases the oracle rejects for a reason this module owns.
 const REJECTED_HERE: &[&str] = &[
     "compose-go/loader-TestEnvironmentWhitespace",
