@@ -4,6 +4,8 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod docker;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod reconcile;

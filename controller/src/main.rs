@@ -1,5 +1,5 @@
 //! The `stackd` binary: parses the command line, sets up logging and maps
-//! the outcome to an exit code (0 ok, 1 error).
+//! the outcome to an exit code (0 ok, 1 error, 2 `plan` with changes pending).
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -26,9 +26,11 @@ fn main() -> ExitCode {
     let flushed = std::io::stdout().flush();
     match result.and(flushed.map_err(cli::CliError::from)) {
         Ok(()) => ExitCode::SUCCESS,
+        // `plan` with changes pending has printed the plan; its status says the rest.
+        Err(error @ cli::CliError::ChangesPending { .. }) => ExitCode::from(cli::exit_code(&error)),
         Err(error) => {
             let _ = writeln!(std::io::stderr(), "{}", cli::render_error(&error));
-            ExitCode::FAILURE
+            ExitCode::from(cli::exit_code(&error))
         }
     }
 }

@@ -331,3 +331,44 @@ fn network_mode_set_in_an_override_means_no_default_network() {
     assert!(out["services"]["a"].get("networks").is_none());
     assert!(out.get("networks").is_none());
 }
+
+#[test]
+fn scale_sets_deploy_replicas_when_the_service_has_a_deploy_section() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(tmp.path(), "compose.yaml", "services:\n  a:\n    image: x\n    scale: 3\n    deploy: {resources: {limits: {cpus: '0.5'}}}\n");
+    let out = json(&load(&options(tmp.path())));
+    assert_eq!(out["services"]["a"]["deploy"]["replicas"], 3);
+}
+
+#[test]
+fn an_override_repeating_an_extra_host_in_the_other_syntax_adds_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    write(
+        dir,
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    extra_hosts: [\"db:10.0.0.5\"]\n",
+    );
+    write(
+        dir,
+        "compose.override.yaml",
+        "services:\n  a:\n    extra_hosts: [\"db:10.0.0.5\", \"cache=10.0.0.6\"]\n",
+    );
+    let out = json(&load(&options(dir)));
+    assert_eq!(
+        out["services"]["a"]["extra_hosts"],
+        serde_json::json!(["cache=10.0.0.6", "db=10.0.0.5"])
+    );
+}
+
+#[test]
+fn a_memory_limit_written_as_a_float_is_dropped_as_compose_drops_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(
+        tmp.path(),
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    mem_limit: 2e9\n",
+    );
+    let out = json(&load(&options(tmp.path())));
+    assert!(out["services"]["a"].get("mem_limit").is_none(), "{out}");
+}

@@ -14,6 +14,8 @@ use crate::load::{LoadError, LoadOptions, Loaded};
 
 mod config;
 mod crd;
+mod engine;
+mod progress;
 mod validate;
 mod wrap;
 
@@ -421,12 +423,47 @@ pub enum CliError {
     /// Writing to stdout or stderr failed.
     #[error("cannot write output")]
     OutputFailed(#[from] io::Error),
+    /// `plan` found changes to make (exit status 2; the plan was printed).
+    #[error("{steps} change(s) pending")]
+    ChangesPending {
+        /// How many steps the plan has.
+        steps: usize,
+    },
+    /// The async runtime for engine commands could not start.
+    #[error("cannot start the async runtime")]
+    RuntimeFailed(#[source] io::Error),
+    /// A `--timeout` value is not a duration.
+    #[error("invalid duration {text:?}: {reason}")]
+    BadDuration {
+        /// The value given.
+        text: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The Docker engine refused or failed an operation.
+    #[error(transparent)]
+    Engine(#[from] crate::docker::Error),
+    /// The project cannot be planned against what the engine runs.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// Executing the plan failed.
+    #[error(transparent)]
+    Execute(#[from] crate::reconcile::execute::ExecError),
     /// The command is part of the contract but not implemented yet.
     #[error("stackd {command}: not available yet")]
     NotAvailable {
         /// The command's name.
         command: &'static str,
     },
+}
+
+/// The process exit status for a failed command: 2 for `plan` with changes
+/// pending, 1 for everything else.
+pub fn exit_code(err: &CliError) -> u8 {
+    match err {
+        CliError::ChangesPending { .. } => 2,
+        _ => 1,
+    }
 }
 
 /// The line printed on stderr for a failed command: `stackd: ` and the error
@@ -457,6 +494,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Validate(args) => validate::run(&global, args, out, err),
         Command::Wrap(_) => wrap::run(&global, out, err),
         Command::Crd(_) => crd::run(out),
+        Command::Up(args) => engine::up(&global, args, err),
+        Command::Down(args) => engine::down(&global, args, err),
+        Command::Plan(args) => engine::plan(&global, args, out, err),
+        Command::Ps(args) => engine::ps(&global, args, out, err),
         other => Err(CliError::NotAvailable {
             command: other.name(),
         }),
@@ -607,9 +648,9 @@ mod tests {
 
     #[test]
     fn commands_not_implemented_yet_say_so() {
-        let cli = parse(&["up"]);
+        let cli = parse(&["watch", "."]);
         let error = run(cli, &mut Vec::new(), &mut Vec::new()).unwrap_err();
-        assert_eq!(render_error(&error), "stackd up: not available yet");
+        assert_eq!(render_error(&error), "stackd watch: not available yet");
     }
 
     #[test]

@@ -399,6 +399,7 @@ pub fn load_tree_with(
     normalize::normalize(&mut model, &name, &env);
     let disabled = normalize::apply_profiles(&mut model, &setup.profiles);
     validate::check_consistency(&model, &disabled)?;
+    normalize::copy_scale_into_deploy(&mut model);
     normalize::resolve_service_files(&mut model, &env)?;
     normalize::prune_unused_resources(&mut model);
 

@@ -257,6 +257,22 @@ fn is_true(node: &Node) -> bool {
     }
 }
 
+/// `scale` also sets `deploy.replicas` when the service has a `deploy`
+/// section, as compose does once the two were checked to agree.
+pub fn copy_scale_into_deploy(project: &mut Node) {
+    let Some(services) = services_mut(project) else {
+        return;
+    };
+    for (_, (_, service)) in services.iter_mut() {
+        let Some(scale) = service.get("scale").cloned() else {
+            continue;
+        };
+        if let Some(deploy) = service.get_mut("deploy").and_then(Node::as_map_mut) {
+            insert(deploy, "replicas", scale);
+        }
+    }
+}
+
 /// Drops services not enabled by the active profiles; returns the names of
 /// the dropped ones (a dependency on them is only an error when required).
 pub fn apply_profiles(project: &mut Node, profiles: &[String]) -> BTreeSet<String> {

@@ -452,6 +452,12 @@ impl<'de> Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
 
+            // Compose silently drops a size written as a float (`2e9`); the
+            // loader hands it over as null, which reads as no size at all.
+            fn visit_unit<E: de::Error>(self) -> Result<ByteSize, E> {
+                Ok(ByteSize(0))
+            }
+
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
                 i64::try_from(v).map(ByteSize).map_err(|_| {
                     E::custom(UnitError::SizeOverflow {

@@ -1,11 +1,37 @@
 //! Pure planning: from the desired project and a snapshot of what the engine
 //! runs, the ordered actions that converge one onto the other. No I/O here:
 //! the backends observe and execute, this module only decides.
+//!
+//! Entry points: [`plan_up`] and [`plan_down`]. A [`Plan`] is a list of
+//! [`Step`]s, each an [`Action`] with its cause and the earlier steps it
+//! waits for; steps that do not wait on each other may run in parallel.
+//! Plans print one line per step (`create container demo-web-2 (scale 1 → 2)`)
+//! and serialize to JSON.
+mod builder;
+mod down;
+mod error;
+mod graph;
+mod hash;
 mod observed;
+mod render;
+mod service;
+mod up;
 
+#[cfg(test)]
+mod tests;
+
+pub use down::plan_down;
+pub use error::PlanError;
+pub use graph::Graph;
+pub use hash::config_hash;
 pub use observed::{
     ContainerState, Health, Observed, ObservedContainer, ObservedNetwork, ObservedVolume,
 };
+pub use service::{
+    container_name, desired_replicas, has_healthcheck, image_ref, is_one_shot, parse_condition,
+    restart_policy, temporary_name,
+};
+pub use up::{plan_up, UpOptions};
 
 use serde::Serialize;
 

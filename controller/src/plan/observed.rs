@@ -99,10 +99,17 @@ pub struct ObservedVolume {
 pub struct Observed {
     /// Containers, one-off ones included.
     pub containers: Vec<ObservedContainer>,
-    /// Networks, when they were listed (a no-op check may skip them).
+    /// Networks, when they were listed (a no-op check may skip them): those
+    /// labelled with the project, plus the external networks the project
+    /// names, found by engine name (a missing one is a plan error).
     pub networks: Option<Vec<ObservedNetwork>>,
-    /// Volumes, when they were listed.
+    /// Volumes, when they were listed: those labelled with the project, plus
+    /// the external volumes the project names, found by engine name.
     pub volumes: Option<Vec<ObservedVolume>>,
-    /// Image reference → image id, for the references the project uses.
+    /// Image reference ([`super::image_ref`]) → image id, for the
+    /// references the project uses. A reference left out was not looked up:
+    /// the image is then ensured only before creating containers, and image
+    /// changes go unnoticed. Ids compare as strings with
+    /// [`ObservedContainer::image_id`], so both must be in one form.
     pub images: BTreeMap<String, Option<String>>,
 }

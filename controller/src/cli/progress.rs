@@ -1,0 +1,320 @@
+//! Progress of a convergence as people read it: one line per container,
+//! network or volume with its latest state and elapsed time, redrawn in
+//! place on a terminal (as `docker compose up` does) or printed as plain
+//! lines, one per change, when the output is a file or a pipe.
+use std::io::Write;
+use std::time::Duration;
+
+use crate::plan::{Action, Condition, Step};
+
+/// What a step did to its resource, as shown on its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+struct Line {
+    /// `Container demo-web-1`, `Network demo_default`, `Volume demo_data`.
+    label: String,
+    /// `Creating`, `Started`, `Healthy`...
+    status: String,
+    phase: Phase,
+    /// When this resource's first step started, relative to the start.
+    began: Duration,
+    /// When its latest step ended (or now, while running).
+    ended: Option<Duration>,
+}
+
+/// The resource a step acts on and the words for its running and done states.
+fn describe(step: &Step, project: &str) -> (String, &'static str, &'static str) {
+    match &step.action {
+        Action::CreateNetwork { network } => (
+            format!("Network {project}_{network}"),
+            "Creating",
+            "Created",
+        ),
+        Action::RemoveNetwork { network } => (
+            format!("Network {project}_{network}"),
+            "Removing",
+            "Removed",
+        ),
+        Action::CreateVolume { volume } => {
+            (format!("Volume {project}_{volume}"), "Creating", "Created")
+        }
+        Action::RemoveVolume { volume } => {
+            (format!("Volume {project}_{volume}"), "Removing", "Removed")
+        }
+        Action::EnsureImage { service } => (format!("Image for {service}"), "Preparing", "Ready"),
+        Action::CreateContainer { name, .. } => (
+            format!("Container {}", final_name(name)),
+            "Creating",
+            "Created",
+        ),
+        Action::StartContainer { name } => (format!("Container {name}"), "Starting", "Started"),
+        Action::StopContainer { name } => (format!("Container {name}"), "Stopping", "Stopped"),
+        Action::RemoveContainer { name } => (
+            format!("Container {}", final_name(name)),
+            "Removing",
+            "Removed",
+        ),
+        Action::RenameContainer { to, .. } => {
+            (format!("Container {to}"), "Recreating", "Recreated")
+        }
+        Action::WaitFor { service, condition } => {
+            let done = match condition {
+                Condition::ServiceStarted => "Running",
+                Condition::ServiceHealthy => "Healthy",
+                Condition::ServiceCompletedSuccessfully => "Exited",
+            };
+            (format!("Service {service}"), "Waiting", done)
+        }
+    }
+}
+
+/// A replacement's temporary name shows as the container it replaces.
+fn final_name(name: &str) -> &str {
+    match name.split_once('_') {
+        Some((prefix, rest))
+            if prefix.len() == 12 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            rest
+        }
+        _ => name,
+    }
+}
+
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/// Collects step events and renders them.
+pub struct Progress<'w> {
+    out: &'w mut dyn Write,
+    terminal: bool,
+    project: String,
+    lines: Vec<Line>,
+    drawn: usize,
+    tick: usize,
+}
+
+impl<'w> Progress<'w> {
+    /// A renderer writing to `out`; `terminal` selects redrawing in place.
+    pub fn new(out: &'w mut dyn Write, terminal: bool, project: &str) -> Self {
+        Progress {
+            out,
+            terminal,
+            project: project.to_string(),
+            lines: Vec::new(),
+            drawn: 0,
+            tick: 0,
+        }
+    }
+
+    fn line_for(&mut self, label: &str, at: Duration) -> usize {
+        match self.lines.iter().position(|l| l.label == label) {
+            Some(index) => index,
+            None => {
+                self.lines.push(Line {
+                    label: label.to_string(),
+                    status: String::new(),
+                    phase: Phase::Running,
+                    began: at,
+                    ended: None,
+                });
+                self.lines.len() - 1
+            }
+        }
+    }
+
+    /// A step started `at` after the beginning.
+    pub fn started(&mut self, step: &Step, at: Duration) -> std::io::Result<()> {
+        let (label, running, _) = describe(step, &self.project);
+        let index = self.line_for(&label, at);
+        let line = &mut self.lines[index];
+        line.status = running.to_string();
+        line.phase = Phase::Running;
+        line.ended = None;
+        self.changed(index)
+    }
+
+    /// A step finished `at` after the beginning.
+    pub fn finished(&mut self, step: &Step, at: Duration) -> std::io::Result<()> {
+        let (label, _, done) = describe(step, &self.project);
+        let index = self.line_for(&label, at);
+        let line = &mut self.lines[index];
+        line.status = done.to_string();
+        line.phase = Phase::Done;
+        line.ended = Some(at);
+        self.changed(index)
+    }
+
+    /// A step failed `at` after the beginning.
+    pub fn failed(&mut self, step: &Step, at: Duration, error: &str) -> std::io::Result<()> {
+        let (label, _, _) = describe(step, &self.project);
+        let index = self.line_for(&label, at);
+        let line = &mut self.lines[index];
+        line.status = format!("Error: {error}");
+        line.phase = Phase::Failed;
+        line.ended = Some(at);
+        self.changed(index)
+    }
+
+    /// Redraws running lines' spinners and times (terminal only); call it
+    /// a few times a second while steps run.
+    pub fn tick(&mut self, now: Duration) -> std::io::Result<()> {
+        if !self.terminal {
+            return Ok(());
+        }
+        self.tick += 1;
+        self.redraw(now)
+    }
+
+    /// Final redraw (terminal) with every line's end state.
+    pub fn finish(&mut self, now: Duration) -> std::io::Result<()> {
+        if self.terminal {
+            self.redraw(now)?;
+        }
+        self.out.flush()
+    }
+
+    fn changed(&mut self, index: usize) -> std::io::Result<()> {
+        if self.terminal {
+            let now = self.lines[index].ended.unwrap_or(self.lines[index].began);
+            return self.redraw(now);
+        }
+        let line = &self.lines[index];
+        match line.ended {
+            Some(end) => writeln!(
+                self.out,
+                "{} {} {:.1}s",
+                line.label,
+                line.status,
+                end.saturating_sub(line.began).as_secs_f64()
+            ),
+            None => writeln!(self.out, "{} {}", line.label, line.status),
+        }
+    }
+
+    fn redraw(&mut self, now: Duration) -> std::io::Result<()> {
+        if self.drawn > 0 {
+            // Move up over what was drawn and clear it.
+            write!(self.out, "\x1b[{}A\x1b[J", self.drawn)?;
+        }
+        let total = self.lines.len();
+        let done = self.lines.iter().filter(|l| l.phase == Phase::Done).count();
+        writeln!(self.out, "[+] Running {done}/{total}")?;
+        let width = self
+            .lines
+            .iter()
+            .map(|l| l.label.chars().count())
+            .max()
+            .unwrap_or(0);
+        for line in &self.lines {
+            let mark = match line.phase {
+                Phase::Done => '✔',
+                Phase::Failed => '✘',
+                Phase::Running => SPINNER[self.tick % SPINNER.len()],
+            };
+            let elapsed = line
+                .ended
+                .unwrap_or(now)
+                .saturating_sub(line.began)
+                .as_secs_f64();
+            writeln!(
+                self.out,
+                " {mark} {:<width$}  {:<12} {elapsed:.1}s",
+                line.label, line.status
+            )?;
+        }
+        self.drawn = total + 1;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(action: Action) -> Step {
+        Step {
+            action,
+            cause: "missing".into(),
+            after: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn plain_output_prints_one_line_per_change_with_elapsed_time() {
+        let mut out = Vec::new();
+        {
+            let mut progress = Progress::new(&mut out, false, "demo");
+            let create = step(Action::CreateContainer {
+                service: "web".into(),
+                number: 1,
+                name: "demo-web-1".into(),
+            });
+            let start = step(Action::StartContainer {
+                name: "demo-web-1".into(),
+            });
+            progress
+                .started(&create, Duration::from_millis(0))
+                .expect("writes");
+            progress
+                .finished(&create, Duration::from_millis(200))
+                .expect("writes");
+            progress
+                .started(&start, Duration::from_millis(200))
+                .expect("writes");
+            progress
+                .finished(&start, Duration::from_millis(700))
+                .expect("writes");
+            progress.finish(Duration::from_millis(700)).expect("writes");
+        }
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(
+            text,
+            "Container demo-web-1 Creating\nContainer demo-web-1 Created 0.2s\nContainer demo-web-1 Starting\nContainer demo-web-1 Started 0.7s\n"
+        );
+    }
+
+    #[test]
+    fn a_replacement_shows_under_the_name_it_replaces() {
+        let mut out = Vec::new();
+        {
+            let mut progress = Progress::new(&mut out, false, "demo");
+            let create = step(Action::CreateContainer {
+                service: "web".into(),
+                number: 1,
+                name: "0123456789ab_demo-web-1".into(),
+            });
+            progress.started(&create, Duration::ZERO).expect("writes");
+        }
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "Container demo-web-1 Creating\n"
+        );
+    }
+
+    #[test]
+    fn terminal_output_redraws_in_place_with_a_summary_line() {
+        let mut out = Vec::new();
+        {
+            let mut progress = Progress::new(&mut out, true, "demo");
+            let wait = step(Action::WaitFor {
+                service: "db".into(),
+                condition: Condition::ServiceHealthy,
+            });
+            progress.started(&wait, Duration::ZERO).expect("writes");
+            progress
+                .finished(&wait, Duration::from_secs(3))
+                .expect("writes");
+        }
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.contains("[+] Running 0/1\n"), "{text}");
+        assert!(
+            text.contains("\x1b[2A\x1b[J[+] Running 1/1\n ✔ Service db  Healthy      3.0s\n"),
+            "{text:?}"
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Plans as text: one line per step, `verb object name (cause)`, in plan
+//! order, for `stackd plan` and golden tests. The alternate form (`{:#}`)
+//! numbers the steps and lists what each waits for.
+use std::fmt;
+
+use super::{Action, Condition, Plan, Step};
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Condition::ServiceStarted => "service_started",
+            Condition::ServiceHealthy => "service_healthy",
+            Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
+        })
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateNetwork { network } => write!(f, "create network {network}"),
+            Action::CreateVolume { volume } => write!(f, "create volume {volume}"),
+            Action::EnsureImage { service } => write!(f, "ensure image for {service}"),
+            Action::CreateContainer { name, .. } => write!(f, "create container {name}"),
+            Action::StartContainer { name } => write!(f, "start container {name}"),
+            Action::StopContainer { name } => write!(f, "stop container {name}"),
+            Action::RemoveContainer { name } => write!(f, "remove container {name}"),
+            Action::RenameContainer { from, to } => write!(f, "rename container {from} → {to}"),
+            Action::WaitFor { service, condition } => write!(f, "wait for {service} {condition}"),
+            Action::RemoveNetwork { network } => write!(f, "remove network {network}"),
+            Action::RemoveVolume { volume } => write!(f, "remove volume {volume}"),
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.action)?;
+        if !self.cause.is_empty() {
+            write!(f, " ({})", self.cause)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, step) in self.steps.iter().enumerate() {
+            if f.alternate() {
+                write!(f, "#{index} {step}")?;
+                if !step.after.is_empty() {
+                    let after: Vec<String> = step.after.iter().map(|i| format!("#{i}")).collect();
+                    write!(f, " after {}", after.join(", "))?;
+                }
+                writeln!(f)?;
+            } else {
+                writeln!(f, "{step}")?;
+            }
+        }
+        Ok(())
+    }
+}

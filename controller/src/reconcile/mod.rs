@@ -1,0 +1,2 @@
+//! Convergence: executing plans against a backend.
+pub mod execute;
