@@ -151,6 +151,12 @@ impl Stack {
         run(self.stackd_command(args), COMMAND_DEADLINE)
     }
 
+    /// `stackd ARGS` killed with SIGKILL once `after` has passed (when it
+    /// is still running then), to leave a convergence half done.
+    pub fn stackd_killed_after(&self, args: &[&str], after: Duration) -> Result<Run> {
+        run(self.stackd_command(args), after)
+    }
+
     /// Like [`Stack::stackd`], with the engine reached through `proxy`.
     pub fn stackd_via(&self, proxy: &ApiProxy, args: &[&str]) -> Result<Run> {
         let mut command = self.stackd_command(args);

@@ -215,3 +215,93 @@ fn a_failing_healthcheck_makes_up_wait_fail_with_a_message_naming_the_service() 
     }
     Ok(())
 }
+
+fn idle_services(names: &[&str]) -> String {
+    let mut yaml = String::from("services:\n");
+    for name in names {
+        yaml.push_str(&format!(
+            "  {name}:\n    image: {IMAGE}\n    pull_policy: never\n    command: {IDLE_COMMAND}\n"
+        ));
+    }
+    yaml
+}
+
+#[test]
+fn a_file_that_fails_to_load_or_validate_leaves_the_running_stack_untouched() -> Result<()> {
+    let Some(stack) = Stack::new("bad-input")? else {
+        return Ok(());
+    };
+    stack.write_compose(&idle_services(&["web", "worker"]))?;
+    stack.up()?;
+    let before: Vec<(String, stackd_e2e::Timestamp)> = stack
+        .containers()?
+        .into_iter()
+        .map(|c| (c.id, c.started_at))
+        .collect();
+
+    let broken = [
+        ("a YAML syntax error", "services:\n  web: [\n".to_string()),
+        (
+            "a dependency on a service that does not exist",
+            format!("{}    depends_on: [missing]\n", idle_services(&["web"])),
+        ),
+        ("an empty set of services", "services: {}\n".to_string()),
+    ];
+    for (what, yaml) in broken {
+        stack.write_compose(&yaml)?;
+        let up = stack.stackd(&["up", "--wait"])?;
+        ensure!(!up.success(), "up accepted {what}: {up}");
+        let after: Vec<(String, stackd_e2e::Timestamp)> = stack
+            .containers()?
+            .into_iter()
+            .map(|c| (c.id, c.started_at))
+            .collect();
+        ensure!(after == before, "up with {what} changed the running stack");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_missing_image_with_pull_policy_never_fails_at_once_naming_the_service() -> Result<()> {
+    let Some(stack) = Stack::new("no-image")? else {
+        return Ok(());
+    };
+    stack.write_compose(&format!(
+        "services:\n  ghost-image:\n    image: stackd-e2e-no-such-image:latest\n    \
+         pull_policy: never\n    command: {IDLE_COMMAND}\n"
+    ))?;
+    let up = stack.stackd(&["up", "--wait"])?;
+    ensure!(!up.success(), "up succeeded without the image: {up}");
+    ensure!(
+        up.elapsed < std::time::Duration::from_secs(30),
+        "up took {:?} to give up",
+        up.elapsed
+    );
+    ensure!(
+        up.output().contains("ghost-image"),
+        "the error does not name the service: {up}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_named_volume_the_file_no_longer_uses_survives_up() -> Result<()> {
+    let Some(stack) = Stack::new("volume-kept")? else {
+        return Ok(());
+    };
+    stack.write_compose(&format!(
+        "services:\n  store:\n    image: {IMAGE}\n    pull_policy: never\n    command: {IDLE_COMMAND}\n    \
+         volumes: [data:/data]\nvolumes:\n  data: {{}}\n"
+    ))?;
+    stack.up()?;
+    let volume = stack.volume_name("data");
+    ensure!(volume_exists(&volume)?, "no volume {volume} after up");
+    stack.write_compose(&idle_services(&["web"]))?;
+    stack.up()?;
+    ensure!(stack.service("store")?.is_empty(), "store was not pruned");
+    ensure!(
+        volume_exists(&volume)?,
+        "an up removed the named volume {volume} (only down -v may)"
+    );
+    Ok(())
+}
