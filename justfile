@@ -16,9 +16,10 @@ default:
 build:
     cargo build --workspace
 
-# Every test: unit, CLI, generated-file and corpus conformance tests.
+# `just e2e` runs the tests that need a Docker engine.
+# Unit, CLI, generated-file and corpus conformance tests (all but e2e).
 test:
-    cargo test --workspace
+    cargo test --workspace --exclude stackd-e2e
 
 # Formatting and clippy, warnings denied.
 lint:
@@ -46,3 +47,22 @@ conformance-update:
 bench *ARGS:
     cargo build --release -p stackd
     python3 bench/compare_config.py {{ARGS}}
+
+# No registry needed; quick when the image is current.
+# Build the e2e test image stackd-busybox:latest from Debian's busybox-static.
+e2e-image:
+    bash e2e/image/build.sh
+
+# They skip (and pass) when `docker info` fails or STACKD_E2E=0.
+# End-to-end tests of stackd up/down/plan/ps on the local Docker engine.
+e2e:
+    cargo build -p stackd
+    if [ "${STACKD_E2E:-1}" != 0 ] && docker info >/dev/null 2>&1; then bash e2e/image/build.sh; fi
+    STACKD_E2E_IMAGE_READY=1 cargo test -p stackd-e2e --no-fail-fast -- --test-threads=2
+
+# Release build; Docker API calls counted through a proxy.
+# ARGS go to bench/compare_up.py (--runs N, --services N, --strict).
+# Time stackd up/down against docker compose on a 20-service stack.
+bench-docker *ARGS: e2e-image
+    cargo build --release -p stackd
+    python3 bench/compare_up.py {{ARGS}}
