@@ -35,10 +35,15 @@ generate:
 check-generated: generate
     git diff --exit-code crds/
 
-# What CI runs (.ci/run): lint, generated files, tests.
-ci: lint check-generated test
+# What CI runs (.ci/run): lint, generated files, the test image, every test
+# (Docker engine tests included), then the e2e suite.
+ci: lint check-generated e2e-image test-engine e2e
 
 # Rewrite the conformance test's known-differences.txt with today's failures.
+# Every test, including the ones that drive the local Docker engine (what CI runs).
+test-engine:
+    STACKD_DOCKER_TESTS=1 cargo test --workspace --exclude stackd-e2e
+
 conformance-update:
     STACKD_CONFORMANCE_WRITE=1 cargo test -p stackd --test conformance
 
