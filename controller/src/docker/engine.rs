@@ -53,7 +53,7 @@ impl DockerBackend {
             host: None,
             client: OnceCell::new(),
             pull_timeout: Duration::from_secs(300),
-            poll_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(50),
         }
     }
 

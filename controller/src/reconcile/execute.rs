@@ -26,7 +26,10 @@ pub struct ExecOptions {
 impl Default for ExecOptions {
     fn default() -> Self {
         Self {
-            parallelism: 8,
+            // Engine calls are mostly waiting on the daemon (a stop waits out
+            // the grace period): a stack of a few dozen containers should
+            // not queue behind a small bound.
+            parallelism: 32,
             timeout: None,
         }
     }
