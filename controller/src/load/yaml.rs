@@ -785,7 +785,11 @@ fn scalar_node(
             };
         }
     }
-    let merge_key = plain && text == "<<" && tag.is_none();
+    // `<<` is the merge key when plain and untagged, or tagged `!!merge`.
+    let merge_tagged = tag
+        .as_ref()
+        .is_some_and(|(handle, suffix)| handle == "tag:yaml.org,2002:" && suffix == "merge");
+    let merge_key = text == "<<" && ((plain && tag.is_none()) || merge_tagged);
     let mut node = Node::scalar(scalar, at);
     node.tag = tag_kind;
     Ok((node, merge_key))
@@ -1110,6 +1114,19 @@ mod tests {
         assert_eq!(text("a").as_deref(), Some("9"));
         assert_eq!(text("b").as_deref(), Some("2"));
         assert_eq!(text("c").as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn an_explicit_merge_tag_makes_a_merge_key() {
+        let node = parse("base: &b {a: 1}\nx:\n  !!merge <<: *b\n  c: 2\n");
+        let x = node.get("x").expect("x");
+        assert_eq!(
+            x.get("a")
+                .and_then(Node::as_scalar)
+                .map(|s| s.text.as_str()),
+            Some("1")
+        );
+        assert!(x.get("<<").is_none());
     }
 
     #[test]
