@@ -38,6 +38,8 @@
 // A test harness reports by panicking, helpers included.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
@@ -49,6 +51,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use common::{env_flag, json_diff, shorten};
 
 /// The fake home the oracle ran with.
 const FAKE_HOME: &str = "/nonexistent/compose-oracle-home";
@@ -106,10 +110,6 @@ impl Outcome {
             Verdict::Panicked(line) => format!("panicked: {line}"),
         }
     }
-}
-
-fn env_flag(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 fn repo_root() -> PathBuf {
@@ -302,14 +302,6 @@ fn first_line(text: &str) -> String {
     shorten(line, 160)
 }
 
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(max).collect();
-    format!("{cut}…")
-}
-
 fn crashed(run: &Run) -> Option<String> {
     if run.code == Some(101) || run.stderr.contains("panicked") {
         let line = run
@@ -367,46 +359,6 @@ fn judge(corpus: &Path, case: &IndexCase, timeout: Duration) -> Verdict {
     let mut lines = vec![format!("output differs at {} JSON path(s)", paths.len())];
     lines.extend(paths);
     Verdict::Failed(lines)
-}
-
-fn show(value: &Value) -> String {
-    shorten(&value.to_string(), 100)
-}
-
-/// Every JSON path where `actual` differs from `expected`.
-fn json_diff(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (key, ev) in e {
-                let sub = format!("{path}.{key}");
-                match a.get(key) {
-                    Some(av) => json_diff(&sub, ev, av, out),
-                    None => out.push(format!("{sub}: missing (expected {})", show(ev))),
-                }
-            }
-            for (key, av) in a {
-                if !e.contains_key(key) {
-                    out.push(format!("{path}.{key}: unexpected {}", show(av)));
-                }
-            }
-        }
-        (Value::Array(e), Value::Array(a)) => {
-            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
-                json_diff(&format!("{path}[{i}]"), ev, av, out);
-            }
-            if e.len() != a.len() {
-                out.push(format!("{path}: {} items, expected {}", a.len(), e.len()));
-            }
-        }
-        _ if expected != actual => {
-            out.push(format!(
-                "{path}: expected {}, got {}",
-                show(expected),
-                show(actual)
-            ));
-        }
-        _ => {}
-    }
 }
 
 fn run_all(corpus: &Path, cases: Vec<IndexCase>) -> Vec<Outcome> {
@@ -646,21 +598,4 @@ fn a_location_needs_an_existing_file_and_a_line() {
         "stackd: other.yaml:3: bad",
         dir.path()
     ));
-}
-
-#[test]
-fn json_diff_names_the_paths_that_differ() {
-    let expected = serde_json::json!({"a": {"b": [1, 2]}, "c": "x", "d": 1});
-    let actual = serde_json::json!({"a": {"b": [1, 3, 4]}, "c": "x", "e": 2});
-    let mut paths = Vec::new();
-    json_diff("$", &expected, &actual, &mut paths);
-    assert_eq!(
-        paths,
-        [
-            "$.a.b[1]: expected 2, got 3",
-            "$.a.b: 3 items, expected 2",
-            "$.d: missing (expected 1)",
-            "$.e: unexpected 2",
-        ]
-    );
 }

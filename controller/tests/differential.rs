@@ -27,6 +27,7 @@
 // A test harness reports by panicking, helpers included.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 #[path = "differential/generate.rs"]
 mod generate;
 
@@ -41,6 +42,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::{env_flag, json_diff, shorten};
+
 use generate::{Case, Features};
 
 /// The fake home the oracle ran with.
@@ -53,10 +56,6 @@ const SHOWN_CASES: usize = 5;
 const SHOWN_PATHS: usize = 12;
 const SHOWN_INVALID: usize = 3;
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn env_flag(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
 
 fn parse_seed(text: &str) -> u64 {
     let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
@@ -186,14 +185,6 @@ fn last_line(text: &str) -> String {
     shorten(line, 200)
 }
 
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(max).collect();
-    format!("{cut}…")
-}
-
 fn write_case(case: &Case, dir: &Path) {
     for (name, content) in &case.files {
         let path = dir.join(name);
@@ -242,52 +233,6 @@ fn judge(case: &Case, reference: &Path) -> Verdict {
     let mut lines = vec![format!("output differs at {} JSON path(s)", paths.len())];
     lines.extend(paths);
     Verdict::Differs(lines)
-}
-
-fn show(value: &Value) -> String {
-    shorten(&value.to_string(), 120)
-}
-
-/// Every JSON path where `actual` differs from `expected`.
-fn json_diff(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (key, ev) in e {
-                let sub = format!("{path}.{key}");
-                match a.get(key) {
-                    Some(av) => json_diff(&sub, ev, av, out),
-                    None => out.push(format!("{sub}: missing (expected {})", show(ev))),
-                }
-            }
-            for (key, av) in a {
-                if !e.contains_key(key) {
-                    out.push(format!("{path}.{key}: unexpected {}", show(av)));
-                }
-            }
-        }
-        (Value::Array(e), Value::Array(a)) => {
-            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
-                json_diff(&format!("{path}[{i}]"), ev, av, out);
-            }
-            if e.len() != a.len() {
-                out.push(format!(
-                    "{path}: {} items, expected {} (expected {}, got {})",
-                    a.len(),
-                    e.len(),
-                    show(expected),
-                    show(actual)
-                ));
-            }
-        }
-        _ if expected != actual => {
-            out.push(format!(
-                "{path}: expected {}, got {}",
-                show(expected),
-                show(actual)
-            ));
-        }
-        _ => {}
-    }
 }
 
 fn run_all(cases: Vec<Case>, reference: &Path) -> Vec<Outcome> {
