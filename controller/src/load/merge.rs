@@ -46,18 +46,6 @@ mod unicity;
 pub use tags::{apply_reset_tags, MergeTags};
 pub use unicity::enforce_unicity;
 
-/// An `extra_hosts` entry for duplicate detection: `host:ip` and `host=ip`
-/// are the same entry (the first `=`, else the first `:`, separates them).
-fn host_entry_key(entry: &Node) -> serde_json::Value {
-    match entry.as_str() {
-        Some(text) if !text.contains('=') => match text.split_once(':') {
-            Some((host, ip)) => serde_json::Value::String(format!("{host}={ip}")),
-            None => entry.to_json(),
-        },
-        _ => entry.to_json(),
-    }
-}
-
 /// Why two compose trees could not be merged or de-duplicated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MergeError {
@@ -366,14 +354,12 @@ fn merge_by_rule(
         Rule::ExtraHosts => {
             let span = base.span.clone();
             let mut merged = into_sequence(base).unwrap_or_default();
-            // Earlier files are already canonical (`host=ip`) when a later one
-            // repeats an entry as `host:ip`: compare both in the `=` form.
-            let earlier: Vec<serde_json::Value> = merged.iter().map(host_entry_key).collect();
+            let earlier: Vec<serde_json::Value> = merged.iter().map(Node::to_json).collect();
             merged.extend(
                 into_sequence(overlay)
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|entry| !earlier.contains(&host_entry_key(entry))),
+                    .filter(|entry| !earlier.contains(&entry.to_json())),
             );
             Ok(Node::seq(merged, span))
         }

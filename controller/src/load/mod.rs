@@ -396,6 +396,7 @@ pub fn load_tree_with(
             ),
         );
     }
+    canonical::finish_extra_hosts(&mut model).map_err(LoadError::Transform)?;
     normalize::normalize(&mut model, &name, &env);
     let disabled = normalize::apply_profiles(&mut model, &setup.profiles);
     validate::check_consistency(&model, &disabled)?;

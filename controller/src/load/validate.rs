@@ -310,16 +310,6 @@ fn check_service_shape(name: &str, service: &Node) -> Result<(), LoadError> {
         .flatten()
     {
         if let Some(size) = volume.get("tmpfs").and_then(|t| t.get("size")) {
-            // The canonical form turns a float size into null; here, unlike
-            // `mem_limit`, compose's schema refuses it.
-            if size.is_null() {
-                return Err(invalid(
-                    &size.span,
-                    format!(
-                        "services.{name}.volumes.tmpfs.size must be an integer or a size like 64m"
-                    ),
-                ));
-            }
             if number(Some(size)).is_some_and(|s| s < 0.0) {
                 return Err(invalid(
                     &size.span,

@@ -323,6 +323,9 @@ fn compare_case(case: &Case) -> Vec<String> {
     if let Err(e) = canonicalize(&mut project) {
         return vec![format!("{}: {e}", case.name)];
     }
+    if let Err(e) = super::finish_extra_hosts(&mut project) {
+        return vec![format!("{}: {e}", case.name)];
+    }
     crate::load::normalize::normalize(
         &mut project,
         &case.project,

@@ -51,6 +51,26 @@ pub use convert::{format_duration, parse_duration, parse_size};
 pub use ports::{parse_port_spec, PortSpec};
 pub use shellwords::split_command;
 pub(crate) use volumes::split_volume_spec;
+
+/// Rewrites every `extra_hosts` (services and builds) as compose prints it,
+/// once all files and `extends` merged: sorted `host=ip` entries.
+pub fn finish_extra_hosts(project: &mut Node) -> Result<(), TransformError> {
+    let Some(services) = project.get_mut("services").and_then(Node::as_map_mut) else {
+        return Ok(());
+    };
+    for (name, (_, service)) in services.iter_mut() {
+        if let Some(hosts) = service.get_mut("extra_hosts") {
+            service::extra_hosts(hosts, &format!("services.{name}.extra_hosts"))?;
+        }
+        if let Some(hosts) = service
+            .get_mut("build")
+            .and_then(|b| b.get_mut("extra_hosts"))
+        {
+            service::extra_hosts(hosts, &format!("services.{name}.build.extra_hosts"))?;
+        }
+    }
+    Ok(())
+}
 pub use volumes::{parse_volume_spec, BindOptions, VolumeOptions, VolumeSpec};
 
 /// Why a compose tree could not be brought to its canonical form.

@@ -62,7 +62,7 @@ fn field(key: &str, value: &mut Node, path: &str, cx: &mut Cx) -> Result<(), Tra
         "env_file" => env_file(value, path, cx),
         "expose" | "group_add" => convert::string_or_number_list(value, path),
         "extends" => extends(value, path),
-        "extra_hosts" => extra_hosts(value, path),
+        "extra_hosts" => check_extra_hosts(value, path),
         "gpus" => gpus(value, path),
         "healthcheck" => healthcheck(value, path, cx),
         "logging" => sub_fields(value, path, cx, |k, v, p, _| match k {
@@ -293,7 +293,7 @@ fn build(node: &mut Node, path: &str, cx: &mut Cx) -> Result<(), TransformError>
                 convert::string_or_list(value, &fpath)?
             }
             "additional_contexts" => additional_contexts(value, &fpath)?,
-            "extra_hosts" => extra_hosts(value, &fpath)?,
+            "extra_hosts" => check_extra_hosts(value, &fpath)?,
             "secrets" => file_mounts(value, &fpath, None)?,
             "shm_size" => convert::bytes(value, &fpath)?,
             "ulimits" => ulimits(value, &fpath)?,
@@ -379,10 +379,18 @@ fn additional_contexts(node: &mut Node, path: &str) -> Result<(), TransformError
     convert::key_values(node, path, Unset::Empty)
 }
 
+/// Checks `extra_hosts` without rewriting it: a later file's entries are
+/// compared with earlier ones as written (`h:1.2.3.4` and `h=1.2.3.4` are
+/// two entries to compose), so the rewrite waits until every file merged.
+fn check_extra_hosts(node: &mut Node, path: &str) -> Result<(), TransformError> {
+    let mut copy = node.clone();
+    extra_hosts(&mut copy, path)
+}
+
 /// `extra_hosts`: a list of `host=ip`/`host:ip` (ips may be comma-separated)
 /// or a mapping of host to ip(s), written as compose prints it: a sorted
 /// list of `host=ip`, one per address, brackets stripped from IPv6.
-fn extra_hosts(node: &mut Node, path: &str) -> Result<(), TransformError> {
+pub(crate) fn extra_hosts(node: &mut Node, path: &str) -> Result<(), TransformError> {
     let mut entries: Vec<(String, String, Node)> = Vec::new();
     let bad_host = |host: &str, at: &Node, p: &str| {
         TransformError::at(

@@ -338,13 +338,25 @@ fn labels_annotations_and_sysctls_turn_missing_values_into_empty_strings() {
 }
 
 #[test]
-fn extra_hosts_become_a_sorted_list_of_host_equals_ip() {
-    let s = service("extra_hosts: [\"somehost:162.242.195.82\", \"b=::1\", \"c=1.1.1.1,[::2]\"]");
+fn extra_hosts_become_a_sorted_list_of_host_equals_ip_once_files_merged() {
+    let finished = |fields: &str| {
+        let mut node = parse(&format!("services:\n  a:\n{}", indent(fields)));
+        canonicalize(&mut node).expect("canonicalizes");
+        super::finish_extra_hosts(&mut node).expect("rewrites");
+        node.to_json()["services"]["a"].clone()
+    };
+    let raw = service("extra_hosts: [\"h:1.2.3.4\"]");
+    assert_eq!(
+        raw["extra_hosts"],
+        json!(["h:1.2.3.4"]),
+        "kept as written until the merge ends"
+    );
+    let s = finished("extra_hosts: [\"somehost:162.242.195.82\", \"b=::1\", \"c=1.1.1.1,[::2]\"]");
     assert_eq!(
         s["extra_hosts"],
         json!(["b=::1", "c=1.1.1.1", "c=::2", "somehost=162.242.195.82"])
     );
-    let s = service("extra_hosts: {x: 1.2.3.4, a: [\"[::1]\", 5.6.7.8]}");
+    let s = finished("extra_hosts: {x: 1.2.3.4, a: [\"[::1]\", 5.6.7.8]}");
     assert_eq!(s["extra_hosts"], json!(["a=5.6.7.8", "a=::1", "x=1.2.3.4"]));
 }
 

@@ -266,7 +266,19 @@ fn long_volume(node: &mut Node, path: &str, cx: &mut Cx) -> Result<(), Transform
                 _ => Ok(()),
             })?,
             "tmpfs" => sub_fields(value, &kpath, cx, |k, v, p, _| match k {
-                "size" => convert::bytes(v, p),
+                // compose's schema takes an integer here: a whole-number float
+                // passes (and is dropped like any float size), a fraction does not.
+                "size" => match v.as_scalar().map(crate::load::yaml::Scalar::resolve) {
+                    Some(crate::load::yaml::Resolved::Float(f)) if f.fract() != 0.0 => {
+                        Err(TransformError::at(
+                            Kind::InvalidSize,
+                            &v.span,
+                            p,
+                            format!("tmpfs size must be an integer or a size like 64m, not {f}"),
+                        ))
+                    }
+                    _ => convert::bytes(v, p),
+                },
                 "mode" => match scalar(v) {
                     Some(Sc::Int(_)) | Some(Sc::Float(_)) | Some(Sc::Null) => {
                         convert::integer(v, p)
