@@ -468,7 +468,7 @@ def report(tools, phases, times, calls, failures, strict):
         ratio = o / t if ours and theirs and t > 0 else float("nan")
         oc = calls["stackd"].get(phase, collections.Counter())
         tc = calls["compose"].get(phase, collections.Counter())
-        print(f"{phase:<16} {o:9.3f} {t:10.3f} {ratio:6.2f}x   "
+        print(f"{phase:<16} {o:9.3f} {t:10.3f} {ratio:6.3f}x  "
               f"{sum(oc.values()):12d} {sum(tc.values()):13d}")
         results.append((phase, ratio, sum(oc.values()), bool(ours)))
 
@@ -488,7 +488,7 @@ def report(tools, phases, times, calls, failures, strict):
         max_ratio, max_calls = TARGETS[phase]
         broken = ("stackd", phase) in failed_phases or ("compose", phase) in failed_phases
         passed = measured and not broken and ratio <= max_ratio
-        line = f"  {phase}: stackd/compose {ratio:.2f}x <= {max_ratio}x"
+        line = f"  {phase}: stackd/compose {ratio:.3f}x <= {max_ratio}x"
         print(f"{line:<52} {'PASS' if passed else 'FAIL'}{'  (a run failed)' if broken else ''}")
         ok &= passed
         if max_calls is not None:
