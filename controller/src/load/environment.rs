@@ -224,12 +224,21 @@ fn load_env_files(
             Vec::new()
         }
     };
+    merge_env_files(&files, env)
+}
+
+/// Reads env files in order into `env`, without overriding what `env`
+/// already sets: interpolation inside them sees `env` first, then the
+/// values of the earlier files.
+pub fn merge_env_files(
+    files: &[PathBuf],
+    env: &mut BTreeMap<String, String>,
+) -> Result<(), LoadError> {
     let mut from_files: BTreeMap<String, String> = BTreeMap::new();
     for file in files {
-        let values =
-            read_env_file_with(&file, &|key: &str| env.get(key).cloned(), &|key: &str| {
-                from_files.get(key).cloned()
-            })?;
+        let values = read_env_file_with(file, &|key: &str| env.get(key).cloned(), &|key: &str| {
+            from_files.get(key).cloned()
+        })?;
         for (key, value) in values {
             if let Some(value) = value {
                 from_files.insert(key, value);

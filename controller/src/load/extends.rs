@@ -129,7 +129,7 @@ impl State<'_> {
 
         let base_file = match &other_file {
             Some(path) => {
-                let expanded = expand_home(path, ctx);
+                let expanded = super::paths::expand_home(path, ctx.home);
                 let absolute = super::environment::clean_path(&dir.join(expanded));
                 if !self.files.contains_key(&absolute) {
                     let (services, tags) = load_extends_file(&absolute, &extends.span, name, ctx)?;
@@ -199,15 +199,6 @@ impl State<'_> {
             }
         }
         Ok(Some(merged))
-    }
-}
-
-fn expand_home(path: &str, ctx: &Context<'_>) -> PathBuf {
-    match (path.strip_prefix('~'), ctx.home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            PathBuf::from(format!("{}{rest}", home.display()))
-        }
-        _ => PathBuf::from(path),
     }
 }
 

@@ -42,7 +42,9 @@ pub fn apply_include(
                     message: format!("include {path}: remote resources are not supported"),
                 });
             }
-            let absolute = super::environment::clean_path(&working_dir.join(expand(path, ctx)));
+            let absolute = super::environment::clean_path(
+                &working_dir.join(super::paths::expand_home(path, ctx.home)),
+            );
             if !absolute.exists() {
                 return Err(LoadError::Invalid {
                     at: Some(entry.span.clone()),
@@ -63,7 +65,9 @@ pub fn apply_include(
         let Some(first) = paths.first() else { continue };
         let project_dir = match &spec.project_directory {
             None => first.parent().map(Path::to_path_buf).unwrap_or_default(),
-            Some(dir) => super::environment::clean_path(&working_dir.join(expand(dir, ctx))),
+            Some(dir) => super::environment::clean_path(
+                &working_dir.join(super::paths::expand_home(dir, ctx.home)),
+            ),
         };
         let env_files: Vec<PathBuf> = if spec.env_files.is_empty() {
             let default = project_dir.join(".env");
@@ -75,7 +79,9 @@ pub fn apply_include(
         } else {
             let mut files = Vec::new();
             for file in &spec.env_files {
-                let absolute = super::environment::clean_path(&working_dir.join(expand(file, ctx)));
+                let absolute = super::environment::clean_path(
+                    &working_dir.join(super::paths::expand_home(file, ctx.home)),
+                );
                 if !absolute.is_file() {
                     return Err(LoadError::Invalid {
                         at: Some(entry.span.clone()),
@@ -87,37 +93,13 @@ pub fn apply_include(
             files
         };
         let mut include_env = env.clone();
-        let mut from_files: BTreeMap<String, String> = BTreeMap::new();
-        for file in &env_files {
-            let values = super::environment::read_env_file_with(
-                file,
-                &|key: &str| env.get(key).cloned(),
-                &|key: &str| from_files.get(key).cloned(),
-            )?;
-            for (key, value) in values {
-                if let Some(value) = value {
-                    from_files.insert(key, value);
-                }
-            }
-        }
-        for (key, value) in from_files {
-            include_env.entry(key).or_insert(value);
-        }
+        super::environment::merge_env_files(&env_files, &mut include_env)?;
         let mut chain = included.to_vec();
         chain.push(first.clone());
         let imported = ctx.load_model(&paths, &project_dir, &include_env, &chain)?;
         import_resources(document, imported, &entry.span)?;
     }
     Ok(())
-}
-
-fn expand(path: &str, ctx: &Context<'_>) -> PathBuf {
-    match (path.strip_prefix('~'), ctx.home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            PathBuf::from(format!("{}{rest}", home.display()))
-        }
-        _ => PathBuf::from(path),
-    }
 }
 
 struct IncludeSpec {

@@ -112,12 +112,7 @@ impl Resolver<'_> {
     }
 
     fn expand_user(&self, text: &str) -> String {
-        match (self.home, text.strip_prefix('~')) {
-            (Some(home), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
-                format!("{}{}", home.display(), rest)
-            }
-            _ => text.to_string(),
-        }
+        expand_home(text, self.home)
     }
 
     fn join(&self, text: &str) -> String {
@@ -232,6 +227,16 @@ pub fn clean_slash_path(text: &str) -> String {
         (true, _) => format!("/{joined}"),
         (false, true) => ".".into(),
         (false, false) => joined,
+    }
+}
+
+/// A leading `~` (alone or before `/`) becomes the home directory.
+pub fn expand_home(text: &str, home: Option<&Path>) -> String {
+    match (home, text.strip_prefix('~')) {
+        (Some(home), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", home.display())
+        }
+        _ => text.to_string(),
     }
 }
 
