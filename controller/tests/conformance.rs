@@ -42,20 +42,18 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use common::{env_flag, json_diff, shorten};
+use common::{env_flag, json_diff, run_config, shorten, Run, FAKE_HOME};
 
 /// The fake home the oracle ran with.
-const FAKE_HOME: &str = "/nonexistent/compose-oracle-home";
 /// Share of valid cases that must come out identical.
 const VALID_BAR_PERCENT: usize = 97;
 /// Failing cases shown in detail when the test fails.
@@ -175,64 +173,17 @@ fn write_known_differences(path: &Path, entries: &BTreeMap<String, String>) {
     std::fs::write(path, text).unwrap();
 }
 
-/// What a run of the binary left behind.
-struct Run {
-    /// `None` when killed by a signal or by our timeout.
-    code: Option<i32>,
-    timed_out: bool,
-    stdout: String,
-    stderr: String,
-}
-
 fn run_stackd(case_dir: &Path, case: &IndexCase, timeout: Duration) -> Run {
-    let binary =
-        env_flag("STACKD_CONFORMANCE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_stackd").into());
-    let mut command = Command::new(binary);
-    command
-        .current_dir(case_dir)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", FAKE_HOME)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for file in &case.files {
-        command.arg("-f").arg(file);
-    }
-    command.arg("-p").arg(&case.project_name);
-    for profile in &case.profiles {
-        command.arg("--profile").arg(profile);
-    }
-    command.args(["config", "--format", "json"]);
-    let mut child = command.spawn().unwrap();
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Run {
-        code: if timed_out { None } else { status.code() },
-        timed_out,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+    let binary: PathBuf = env_flag("STACKD_CONFORMANCE_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_stackd").into(), PathBuf::from);
+    run_config(
+        &binary,
+        case_dir,
+        &case.files,
+        &case.project_name,
+        &case.profiles,
+        timeout,
+    )
 }
 
 /// The corpus's path scrubbing: the case folder and up to three parents

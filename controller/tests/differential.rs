@@ -33,7 +33,7 @@ mod generate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,12 +42,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{env_flag, json_diff, shorten};
+use common::{env_flag, json_diff, run_config, shorten, Run};
 
 use generate::{Case, Features};
 
 /// The fake home the oracle ran with.
-const FAKE_HOME: &str = "/nonexistent/compose-oracle-home";
 const DEFAULT_SEED: u64 = 0x5EED_0C0F_F1CE_2024;
 const DEFAULT_CASES: usize = 200;
 /// The machine's cores are shared; two jobs keep the run under a minute.
@@ -104,59 +103,15 @@ fn read_known_gaps(path: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// What a run of a binary left behind.
-struct Run {
-    /// `None` when killed by a signal or by the timeout.
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(binary: &Path, dir: &Path, case: &Case) -> Run {
-    let mut command = Command::new(binary);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", FAKE_HOME)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for file in &case.compose_files {
-        command.arg("-f").arg(file);
-    }
-    command.arg("-p").arg(&case.project);
-    for profile in &case.profiles {
-        command.arg("--profile").arg(profile);
-    }
-    command.args(["config", "--format", "json"]);
-    let mut child = command.spawn().unwrap();
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    Run {
-        code: status.and_then(|s| s.code()),
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+    run_config(
+        binary,
+        dir,
+        &case.compose_files,
+        &case.project,
+        &case.profiles,
+        TIMEOUT,
+    )
 }
 
 /// How one case went.

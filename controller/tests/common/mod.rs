@@ -1,7 +1,86 @@
 //! Helpers shared by the tests that compare stackd's output with docker
 //! compose's: environment switches, short previews, and JSON differences.
 #![allow(dead_code)]
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
+
+/// The home directory the corpus oracle ran with (it does not exist).
+pub const FAKE_HOME: &str = "/nonexistent/compose-oracle-home";
+
+/// What one `config` run printed.
+pub struct Run {
+    /// `None` when killed by a signal or by the timeout.
+    pub code: Option<i32>,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `BINARY -f F... -p NAME [--profile P]... config --format json` the
+/// way the corpus oracle was run: in `dir`, with the environment reduced to
+/// `PATH` and a home that does not exist, killed after `timeout`.
+pub fn run_config(
+    binary: &Path,
+    dir: &Path,
+    files: &[impl AsRef<std::ffi::OsStr>],
+    project: &str,
+    profiles: &[String],
+    timeout: Duration,
+) -> Run {
+    let mut command = Command::new(binary);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", FAKE_HOME)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for file in files {
+        command.arg("-f").arg(file);
+    }
+    command.arg("-p").arg(project);
+    for profile in profiles {
+        command.arg("--profile").arg(profile);
+    }
+    command.args(["config", "--format", "json"]);
+    let mut child = command.spawn().unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    Run {
+        code: if timed_out { None } else { status.code() },
+        timed_out,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
 
 pub fn env_flag(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
