@@ -172,17 +172,7 @@ pub(super) fn down(
     let timeout = parse_timeout(&args.timeout)?;
     // With only -p, the project need not load: everything labelled with its
     // name goes (named volumes only with -v).
-    let project = match (&global.project_name, global.files.is_empty()) {
-        (Some(name), true) if !has_default_file(&options) => Project {
-            name: name.clone(),
-            ..Project::default()
-        },
-        _ => {
-            let loaded = crate::load::load_project(&options)?;
-            print_warnings(&loaded.warnings, err)?;
-            loaded.project
-        }
-    };
+    let project = project_by_name_or_files(global, &options, err)?;
     let meta = meta(&project, &options);
     runtime()?.block_on(async {
         let backend = DockerBackend::new();
@@ -193,6 +183,27 @@ pub(super) fn down(
         }
         run_plan(&backend, &project, &meta, &plan, timeout, err).await
     })
+}
+
+/// The project `down` and `ps` act on: with only `-p` and no compose file
+/// around, everything labelled with that name, without loading anything;
+/// otherwise the loaded project.
+fn project_by_name_or_files(
+    global: &GlobalArgs,
+    options: &LoadOptions,
+    err: &mut dyn Write,
+) -> Result<Project, CliError> {
+    if let (Some(name), true) = (&global.project_name, global.files.is_empty()) {
+        if !has_default_file(options) {
+            return Ok(Project {
+                name: name.clone(),
+                ..Project::default()
+            });
+        }
+    }
+    let loaded = crate::load::load_project(options)?;
+    print_warnings(&loaded.warnings, err)?;
+    Ok(loaded.project)
 }
 
 fn has_default_file(options: &LoadOptions) -> bool {
@@ -263,17 +274,7 @@ pub(super) fn ps(
     err: &mut dyn Write,
 ) -> Result<(), CliError> {
     let options = load_options(global)?;
-    let project = match (&global.project_name, global.files.is_empty()) {
-        (Some(name), true) if !has_default_file(&options) => Project {
-            name: name.clone(),
-            ..Project::default()
-        },
-        _ => {
-            let loaded = crate::load::load_project(&options)?;
-            print_warnings(&loaded.warnings, err)?;
-            loaded.project
-        }
-    };
+    let project = project_by_name_or_files(global, &options, err)?;
     let observed = runtime()?.block_on(async {
         let backend = DockerBackend::new();
         backend.observe(&project, false).await
