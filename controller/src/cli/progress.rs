@@ -30,23 +30,34 @@ struct Line {
 
 /// The resource a step acts on and the words for its running and done states.
 fn describe(step: &Step, project: &str) -> (String, &'static str, &'static str) {
+    // Network and volume steps carry the project key, or the engine name
+    // when `down` runs by project name alone.
+    let engine_name = |key: &str| match key.strip_prefix(project).and_then(|k| k.strip_prefix('_'))
+    {
+        Some(_) => key.to_string(),
+        None => format!("{project}_{key}"),
+    };
     match &step.action {
         Action::CreateNetwork { network } => (
-            format!("Network {project}_{network}"),
+            format!("Network {}", engine_name(network)),
             "Creating",
             "Created",
         ),
         Action::RemoveNetwork { network } => (
-            format!("Network {project}_{network}"),
+            format!("Network {}", engine_name(network)),
             "Removing",
             "Removed",
         ),
-        Action::CreateVolume { volume } => {
-            (format!("Volume {project}_{volume}"), "Creating", "Created")
-        }
-        Action::RemoveVolume { volume } => {
-            (format!("Volume {project}_{volume}"), "Removing", "Removed")
-        }
+        Action::CreateVolume { volume } => (
+            format!("Volume {}", engine_name(volume)),
+            "Creating",
+            "Created",
+        ),
+        Action::RemoveVolume { volume } => (
+            format!("Volume {}", engine_name(volume)),
+            "Removing",
+            "Removed",
+        ),
         Action::EnsureImage { service } => (format!("Image for {service}"), "Preparing", "Ready"),
         Action::CreateContainer { name, .. } => (
             format!("Container {}", final_name(name)),
@@ -275,6 +286,26 @@ mod tests {
         assert_eq!(
             text,
             "Container demo-web-1 Creating\nContainer demo-web-1 Created 0.2s\nContainer demo-web-1 Starting\nContainer demo-web-1 Started 0.7s\n"
+        );
+    }
+
+    #[test]
+    fn a_network_named_by_its_engine_name_is_not_prefixed_twice() {
+        let mut out = Vec::new();
+        {
+            let mut progress = Progress::new(&mut out, false, "demo");
+            let by_key = step(Action::RemoveNetwork {
+                network: "default".into(),
+            });
+            let by_name = step(Action::RemoveNetwork {
+                network: "demo_back".into(),
+            });
+            progress.started(&by_key, Duration::ZERO).expect("writes");
+            progress.started(&by_name, Duration::ZERO).expect("writes");
+        }
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "Network demo_default Removing\nNetwork demo_back Removing\n"
         );
     }
 
