@@ -474,6 +474,46 @@ fn a_stopped_long_running_container_is_started() {
     );
 }
 
+#[test]
+fn an_unhealthy_container_is_restarted_only_when_asked() {
+    let yaml = "services:\n  db:\n    image: busybox\n    restart: always\n    healthcheck: {test: [\"CMD\", \"true\"]}\n  web:\n    image: busybox\n    restart: always\n    depends_on: {db: {condition: service_healthy}}\n";
+    let project = project(yaml);
+    let mut observed = converged(&project);
+    for c in &mut observed.containers {
+        if c.service == "db" {
+            c.health = Some(Health::Unhealthy);
+        }
+    }
+    assert!(up(&project, &observed).is_empty(), "compose leaves it be");
+    let options = UpOptions {
+        restart_unhealthy: true,
+        ..UpOptions::default()
+    };
+    let plan = plan_up(&project, &observed, &options).unwrap();
+    assert_eq!(
+        text(&plan),
+        "stop container demo-db-1 (unhealthy)\nstart container demo-db-1 (unhealthy)\n"
+    );
+    assert_respects_order(&plan);
+    let stop = index_of(&plan, "stop container demo-db-1");
+    let start = index_of(&plan, "start container demo-db-1");
+    assert!(waits_for(&plan, start, stop));
+}
+
+#[test]
+fn a_container_changed_outside_stackd_is_replaced_when_named() {
+    let project = project("services:\n  web:\n    image: busybox\n    restart: always\n    scale: 2\n");
+    let observed = converged(&project);
+    let options = UpOptions {
+        replace: ["demo-web-2".to_string()].into(),
+        ..UpOptions::default()
+    };
+    let plan = plan_up(&project, &observed, &options).unwrap();
+    let text = text(&plan);
+    assert!(text.contains("stop container demo-web-2 (changed outside stackd)"), "{text}");
+    assert!(!text.contains("demo-web-1"), "{text}");
+}
+
 const WEB: &str = "services:\n  web:\n    image: busybox\n    environment: {V: \"1\"}\n";
 
 /// A replacement of `demo-web-1` interrupted after its create: the new

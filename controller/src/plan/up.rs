@@ -64,7 +64,7 @@
 //!   the plan: completion for services others wait on that way, health for
 //!   services with a healthcheck, else running (compose's
 //!   `running_or_healthy`). A finished one-shot counts as meeting it.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::builder::Builder;
 use super::graph::Graph;
@@ -79,7 +79,7 @@ use super::{
 use crate::model::{Project, ServiceConfig};
 
 /// How `up` converges, beyond the project itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpOptions {
     /// Remove containers of services that left the project.
     pub prune_orphans: bool,
@@ -88,6 +88,14 @@ pub struct UpOptions {
     pub wait: bool,
     /// Replace every container, changed or not.
     pub force_recreate: bool,
+    /// Restart (stop, then start) running containers whose healthcheck
+    /// reports unhealthy. The engine never does this itself; a controller
+    /// that keeps stacks converged does, and brakes crash loops itself.
+    pub restart_unhealthy: bool,
+    /// Containers (by name) to replace even though their labels match:
+    /// ones changed behind stackd's back (`docker update`, a network
+    /// disconnected), which no label records.
+    pub replace: BTreeSet<String>,
 }
 
 /// The steps that make the engine run `project`, given what it runs now.
@@ -241,6 +249,8 @@ enum Op {
     },
     /// Start an existing container.
     Start { name: String, cause: String },
+    /// Stop a running container and start it again.
+    Restart { name: String, cause: String },
 }
 
 #[derive(Debug, Default)]
@@ -585,6 +595,14 @@ impl<'a> Planner<'a> {
             });
         };
         match container.state {
+            ContainerState::Running
+                if self.options.restart_unhealthy && container.health == Some(Health::Unhealthy) =>
+            {
+                decision.ops.push(Op::Restart {
+                    name: name.clone(),
+                    cause: "unhealthy".to_string(),
+                });
+            }
             ContainerState::Running | ContainerState::Restarting => {
                 decision.running.push(name.clone());
                 decision.kept.push(container);
@@ -610,6 +628,9 @@ impl<'a> Planner<'a> {
         }
         if container.config_hash != spec.hash {
             return Some("config changed".to_string());
+        }
+        if self.options.replace.contains(&container.name) {
+            return Some("changed outside stackd".to_string());
         }
         if let ImageState::Present(id) = spec.image {
             if container.image_id != id {
@@ -681,7 +702,7 @@ impl<'a> Planner<'a> {
             || decision.ops.iter().any(|op| {
                 matches!(
                     op,
-                    Op::Create { .. } | Op::Replace { .. } | Op::Start { .. }
+                    Op::Create { .. } | Op::Replace { .. } | Op::Start { .. } | Op::Restart { .. }
                 )
             });
 
@@ -866,6 +887,20 @@ impl<'a> Planner<'a> {
                         Action::StartContainer { name: name.clone() },
                         cause.clone(),
                         start_after.iter().copied(),
+                    );
+                    emit.record(spec.name, step);
+                }
+                Op::Restart { name, cause } => {
+                    let stopped = emit.builder.push(
+                        Action::StopContainer { name: name.clone() },
+                        cause.clone(),
+                        [],
+                    );
+                    emit.record(spec.name, stopped);
+                    let step = emit.builder.push(
+                        Action::StartContainer { name: name.clone() },
+                        cause.clone(),
+                        start_after.iter().copied().chain([stopped]),
                     );
                     emit.record(spec.name, step);
                 }
