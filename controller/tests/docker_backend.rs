@@ -767,3 +767,46 @@ async fn a_quiet_observe_makes_three_api_calls_and_two_once_connected() {
     backend.observe(&project, true).await.unwrap();
     assert_eq!(count.load(Ordering::SeqCst), 9);
 }
+
+#[tokio::test]
+async fn events_report_a_container_killed_and_removed_by_hand() {
+    use futures::StreamExt;
+    use stackd::docker::EventKind;
+    if !enabled() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let project = scratch.project(json!({
+        "services": {"web": {"image": IMAGE, "command": ["sleep", "600"], "stop_grace_period": "1s"}}
+    }));
+    let meta = scratch.meta(&project);
+    let backend = DockerBackend::new();
+    let mut events = backend.events();
+    apply_all(
+        &backend,
+        &project,
+        &meta,
+        &[create(&project, "web", 1), start(&project, "web")],
+    )
+    .await;
+    let name = format!("{}-web-1", project.name);
+    docker(&["kill", &name]);
+    docker(&["rm", "-f", &name]);
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains(&EventKind::Destroyed) {
+        let next = tokio::time::timeout_at(deadline, events.next()).await;
+        let event = next
+            .expect("no destroy event within 20 s")
+            .unwrap()
+            .unwrap();
+        if event.project == project.name {
+            assert_eq!(event.service, "web");
+            assert_eq!(event.container, name);
+            seen.push(event.kind);
+        }
+    }
+    for kind in [EventKind::Started, EventKind::Killed, EventKind::Died] {
+        assert!(seen.contains(&kind), "{kind:?} missing from {seen:?}");
+    }
+}

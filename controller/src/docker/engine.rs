@@ -706,6 +706,10 @@ impl DockerBackend {
 }
 
 impl Backend for DockerBackend {
+    fn events(&self) -> futures::stream::BoxStream<'_, Result<super::EngineEvent, Error>> {
+        self.events_impl()
+    }
+
     fn observe<'a>(
         &'a self,
         project: &'a Project,

@@ -13,14 +13,15 @@ use super::engine::{declares_health, expected_replicas, familiar};
 use super::spec::{self, ContainerSpec};
 use super::status::{evaluate, Progress};
 use super::{
-    action_error, labels, network_name, volume_name, ActionKind, Backend, BoxFuture, Error,
-    ProjectMeta,
+    action_error, labels, network_name, volume_name, ActionKind, Backend, BoxFuture, EngineEvent,
+    Error, EventKind, ProjectMeta,
 };
 use crate::model::Project;
 use crate::plan::{
     Action, Condition, ContainerState, Health, Observed, ObservedContainer, ObservedNetwork,
     ObservedVolume,
 };
+use futures::StreamExt;
 
 /// One call made to the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +195,7 @@ impl State {
 pub struct FakeBackend {
     state: Mutex<State>,
     poll_interval: Duration,
+    events: tokio::sync::broadcast::Sender<EngineEvent>,
 }
 
 impl Default for FakeBackend {
@@ -215,6 +217,7 @@ impl FakeBackend {
         Self {
             state: Mutex::new(State::default()),
             poll_interval: Duration::from_millis(100),
+            events: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
@@ -284,18 +287,54 @@ impl FakeBackend {
     }
 
     /// Sets a container's state, as if it crashed or was stopped behind
-    /// stackd's back; its behaviour no longer applies.
+    /// stackd's back; its behaviour no longer applies. Sends the event the
+    /// engine would: `die` for an exit, `health_status` for a new health.
     pub fn set_state(&self, name: &str, state: ContainerState, health: Option<Health>) {
-        if let Some(c) = self.lock().containers.get_mut(name) {
+        let before = {
+            let mut guard = self.lock();
+            let Some(c) = guard.containers.get_mut(name) else {
+                return;
+            };
+            let before = (c.state, c.health);
             c.state = state;
             c.health = health;
             c.behaviour = Behaviour::Runs;
+            before
+        };
+        if matches!(state, ContainerState::Exited(_))
+            && !matches!(before.0, ContainerState::Exited(_))
+        {
+            self.emit_for(name, EventKind::Died);
+        }
+        if let Some(health) = health.filter(|h| before.1 != Some(*h)) {
+            self.emit_for(name, EventKind::Health(health));
         }
     }
 
-    /// Removes a container, as if someone ran `docker rm -f`.
+    /// Removes a container, as if someone ran `docker rm -f`, and sends the
+    /// `destroy` event.
     pub fn kill(&self, name: &str) {
+        self.emit_for(name, EventKind::Destroyed);
         self.lock().containers.remove(name);
+    }
+
+    /// Sends `kind` for the container `name`, labelled as it is now; nothing
+    /// for a container the fake does not have.
+    pub fn emit_for(&self, name: &str, kind: EventKind) {
+        let event = {
+            let state = self.lock();
+            let Some(c) = state.containers.get(name) else {
+                return;
+            };
+            EngineEvent {
+                project: c.labels.get(labels::PROJECT).cloned().unwrap_or_default(),
+                service: c.labels.get(labels::SERVICE).cloned().unwrap_or_default(),
+                container: name.to_owned(),
+                kind,
+            }
+        };
+        // No subscriber is not an error: nobody is listening yet.
+        let _ = self.events.send(event);
     }
 
     /// A container by name.
@@ -833,12 +872,26 @@ impl Backend for FakeBackend {
         Box::pin(async move {
             let index = self.begin(Call::Apply(action.clone()));
             self.delay(ActionKind::of(action)).await;
+            // The events the engine sends for stackd's own actions, so the
+            // controller is tested against its own echo too.
+            let echo = match action {
+                Action::StopContainer { name } => Some((name, EventKind::Died, true)),
+                Action::RemoveContainer { name } => Some((name, EventKind::Destroyed, true)),
+                Action::StartContainer { name } => Some((name, EventKind::Started, false)),
+                _ => None,
+            };
+            if let Some((name, kind, true)) = echo {
+                self.emit_for(name, kind);
+            }
             let result = match action {
                 Action::WaitFor { service, condition } => {
                     self.wait_impl(project, service, *condition, None).await
                 }
                 _ => self.apply_now(project, meta, action),
             };
+            if let (Some((name, kind, false)), Ok(())) = (echo, &result) {
+                self.emit_for(name, kind);
+            }
             self.end(index, result)
         })
     }
@@ -859,6 +912,17 @@ impl Backend for FakeBackend {
             let result = self.wait_impl(project, service, condition, deadline).await;
             self.end(index, result)
         })
+    }
+
+    fn events(&self) -> futures::stream::BoxStream<'_, Result<EngineEvent, Error>> {
+        let receiver = self.events.subscribe();
+        // A slow reader that missed events sees the stream end, as with a
+        // dropped engine connection, and resyncs.
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            let event = receiver.recv().await.ok()?;
+            Some((Ok(event), receiver))
+        })
+        .boxed()
     }
 }
 

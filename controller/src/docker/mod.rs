@@ -8,6 +8,7 @@
 //! over; both are shared by the real and the fake backend, so the fake
 //! behaves as the engine does.
 mod engine;
+mod events;
 pub mod fake;
 pub mod spec;
 mod status;
@@ -25,6 +26,7 @@ use crate::model::Project;
 use crate::plan::{Action, Condition, Observed};
 
 pub use engine::DockerBackend;
+pub use events::{parse_event, EngineEvent, EventKind};
 pub use status::{evaluate, parse_status, Progress};
 
 /// A boxed, sendable future: what the `Backend` methods return, so the trait
@@ -185,6 +187,10 @@ pub trait Backend: Send + Sync {
         condition: Condition,
         deadline: Option<Instant>,
     ) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Events of stackd's containers, in every project, from now on. The
+    /// stream ends or fails when the engine connection does.
+    fn events(&self) -> futures::stream::BoxStream<'_, Result<EngineEvent, Error>>;
 }
 
 /// Why an engine operation failed. Every variant names the service,

@@ -502,7 +502,8 @@ fn an_unhealthy_container_is_restarted_only_when_asked() {
 
 #[test]
 fn a_container_changed_outside_stackd_is_replaced_when_named() {
-    let project = project("services:\n  web:\n    image: busybox\n    restart: always\n    scale: 2\n");
+    let project =
+        project("services:\n  web:\n    image: busybox\n    restart: always\n    scale: 2\n");
     let observed = converged(&project);
     let options = UpOptions {
         replace: ["demo-web-2".to_string()].into(),
@@ -510,7 +511,10 @@ fn a_container_changed_outside_stackd_is_replaced_when_named() {
     };
     let plan = plan_up(&project, &observed, &options).unwrap();
     let text = text(&plan);
-    assert!(text.contains("stop container demo-web-2 (changed outside stackd)"), "{text}");
+    assert!(
+        text.contains("stop container demo-web-2 (changed outside stackd)"),
+        "{text}"
+    );
     assert!(!text.contains("demo-web-1"), "{text}");
 }
 

@@ -596,7 +596,8 @@ impl<'a> Planner<'a> {
         };
         match container.state {
             ContainerState::Running
-                if self.options.restart_unhealthy && container.health == Some(Health::Unhealthy) =>
+                if self.options.restart_unhealthy
+                    && container.health == Some(Health::Unhealthy) =>
             {
                 decision.ops.push(Op::Restart {
                     name: name.clone(),

@@ -64,7 +64,11 @@ pub struct Jitter(u64);
 impl Jitter {
     /// A generator seeded with `seed` (zero is replaced, xorshift needs a bit set).
     pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        Self(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// A generator seeded from the clock.
@@ -117,8 +121,14 @@ mod tests {
             let nominal = backoff.clone().next_delay(0.5);
             let delay = backoff.next_delay(jitter.unit());
             assert!(delay <= CAP, "{delay:?}");
-            assert!(delay >= nominal.mul_f64(1.0 - JITTER), "{delay:?} vs {nominal:?}");
-            assert!(delay <= nominal.mul_f64(1.0 + JITTER), "{delay:?} vs {nominal:?}");
+            assert!(
+                delay >= nominal.mul_f64(1.0 - JITTER),
+                "{delay:?} vs {nominal:?}"
+            );
+            assert!(
+                delay <= nominal.mul_f64(1.0 + JITTER),
+                "{delay:?} vs {nominal:?}"
+            );
         }
     }
 
@@ -126,7 +136,11 @@ mod tests {
     fn jitter_actually_spreads_delays() {
         let mut jitter = Jitter::new(42);
         let delays: std::collections::BTreeSet<u128> = (0..50)
-            .map(|_| Backoff::new(BASE, CAP).next_delay(jitter.unit()).as_micros())
+            .map(|_| {
+                Backoff::new(BASE, CAP)
+                    .next_delay(jitter.unit())
+                    .as_micros()
+            })
             .collect();
         assert!(delays.len() > 40, "{} distinct delays", delays.len());
     }

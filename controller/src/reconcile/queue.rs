@@ -160,7 +160,10 @@ mod tests {
     use super::*;
 
     async fn next_within(queue: &Queue, within: Duration) -> Option<String> {
-        tokio::time::timeout(within, queue.next()).await.ok().flatten()
+        tokio::time::timeout(within, queue.next())
+            .await
+            .ok()
+            .flatten()
     }
 
     #[tokio::test(start_paused = true)]
