@@ -1,0 +1,1 @@
+//! Tests of the metric definitions and their text exposition.
