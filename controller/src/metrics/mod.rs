@@ -438,7 +438,11 @@ impl Metrics {
             &["stack", "service", "state"],
             &[("stack", stack)],
         );
-        remove_matching(&stacks.drift_repairs, &["stack", "kind"], &[("stack", stack)]);
+        remove_matching(
+            &stacks.drift_repairs,
+            &["stack", "kind"],
+            &[("stack", stack)],
+        );
         remove_matching(
             &self.inner.sources.errors,
             &["stack", "kind"],
