@@ -3,6 +3,8 @@
 //! loopback) scraping `/metrics` and answering PromQL queries about what it
 //! scraped. Without `prometheus` installed the scrape test skips, unless
 //! `CI` is set: then it fails.
+// Tests may unwrap: a panic is how a test reports, helpers included.
+#![allow(clippy::unwrap_used)]
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
