@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod docker;
 pub mod load;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
