@@ -74,10 +74,10 @@ pub const MAX_MESSAGE_BYTES: usize = 32_768;
 pub enum Error {
     /// The text is not a valid status document.
     #[error("not a valid stack status: {0}")]
-    Unparsable(#[source] serde_saphyr::Error),
+    Unparsable(#[source] Box<serde_saphyr::Error>),
     /// The status could not be turned into YAML.
     #[error("cannot write the stack status as YAML")]
-    Unserializable(#[source] serde_saphyr::SerializeError),
+    Unserializable(#[source] Box<serde_saphyr::SerializeError>),
 }
 
 impl Error {
@@ -506,12 +506,12 @@ fn clip(mut message: String) -> String {
 
 /// The status as the YAML of a state file (and `stackd status --format yaml`).
 pub fn to_yaml(status: &StackStatus) -> Result<String, Error> {
-    serde_saphyr::to_string(status).map_err(Error::Unserializable)
+    serde_saphyr::to_string(status).map_err(|e| Error::Unserializable(Box::new(e)))
 }
 
 /// Reads a status back from the YAML [`to_yaml`] writes.
 pub fn from_yaml(text: &str) -> Result<StackStatus, Error> {
-    serde_saphyr::from_str(text).map_err(Error::Unparsable)
+    serde_saphyr::from_str(text).map_err(|e| Error::Unparsable(Box::new(e)))
 }
 
 #[cfg(test)]
