@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
+pub mod status;

@@ -1,5 +1,6 @@
 //! Convergence: executing plans against a backend, and the loop that keeps
-//! stacks converged (queue, retries, triggers).
+//! stacks converged (queue, retries, triggers, the `watch` command's run).
 pub mod backoff;
 pub mod execute;
 pub mod queue;
+pub mod state_file;
