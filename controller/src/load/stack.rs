@@ -31,6 +31,26 @@ pub struct LoadedStack {
     pub loaded: Loaded,
 }
 
+/// Whether a YAML text is a Stack manifest, judged by its unindented
+/// `apiVersion: stackd.dev/...` and `kind: Stack` lines: cheap, never fooled
+/// by nested keys, and still true for a manifest whose YAML is broken
+/// further down (so the error is reported against the manifest).
+pub fn has_stack_header(text: &str) -> bool {
+    use crate::model::stack::{GROUP, KIND};
+    let group_prefix = format!("{GROUP}/");
+    top_level_value(text, "apiVersion").is_some_and(|v| v.starts_with(&group_prefix))
+        && top_level_value(text, "kind").is_some_and(|k| k == KIND)
+}
+
+/// The scalar value of an unindented `key: value` line, unquoted.
+pub(crate) fn top_level_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix(':')?;
+        let value = value.split(" #").next().unwrap_or_default().trim();
+        Some(value.trim_matches(|c| c == '"' || c == '\'').to_owned())
+    })
+}
+
 /// True when the file's first document declares `kind: Stack`.
 pub fn is_stack_manifest(path: &Path) -> bool {
     let Ok(bytes) = std::fs::read(path) else {
