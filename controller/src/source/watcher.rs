@@ -202,3 +202,193 @@ fn changes_content(kind: &EventKind) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::time::Instant;
+
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+    use super::*;
+
+    /// Generous: these check that events arrive, not how fast.
+    const WAIT: Duration = Duration::from_secs(5);
+
+    fn start(dir: &Path) -> (Watcher, UnboundedReceiver<Vec<PathBuf>>) {
+        let (tx, rx) = unbounded_channel();
+        (Watcher::start(dir, tx).unwrap(), rx)
+    }
+
+    /// Receives batches until one holds `path`; returns every path seen.
+    async fn until_seen(rx: &mut UnboundedReceiver<Vec<PathBuf>>, path: &Path) -> Vec<PathBuf> {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(batch)) => {
+                    let done = batch.iter().any(|p| p == path);
+                    seen.extend(batch);
+                    if done {
+                        return seen;
+                    }
+                }
+                _ => panic!(
+                    "no event for {} within {WAIT:?}; saw {seen:?}",
+                    path.display()
+                ),
+            }
+        }
+    }
+
+    fn root_of(tmp: &tempfile::TempDir) -> PathBuf {
+        fs::canonicalize(tmp.path()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_created_modified_and_deleted_file_is_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = root_of(&tmp);
+        let (_watcher, mut rx) = start(&root);
+        let file = root.join("compose.yaml");
+        fs::write(&file, "services: {}\n").unwrap();
+        until_seen(&mut rx, &file).await;
+        fs::write(&file, "services: {a: {image: x}}\n").unwrap();
+        until_seen(&mut rx, &file).await;
+        fs::remove_file(&file).unwrap();
+        until_seen(&mut rx, &file).await;
+    }
+
+    #[tokio::test]
+    async fn a_file_saved_by_renaming_a_temporary_file_over_it_is_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = root_of(&tmp);
+        let file = root.join("app/stack.yaml");
+        fs::create_dir(root.join("app")).unwrap();
+        fs::write(&file, "a: 1\n").unwrap();
+        let (_watcher, mut rx) = start(&root);
+        // What vim (with backupcopy=no) and `sed -i` do.
+        let temporary = root.join("app/.stack.yaml.tmp");
+        fs::write(&temporary, "a: 2\n").unwrap();
+        fs::rename(&temporary, &file).unwrap();
+        until_seen(&mut rx, &file).await;
+    }
+
+    #[tokio::test]
+    async fn files_in_a_new_folder_are_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = root_of(&tmp);
+        let (_watcher, mut rx) = start(&root);
+        fs::create_dir_all(root.join("new/deeper")).unwrap();
+        until_seen(&mut rx, &root.join("new")).await;
+        // The new folder is watched from now on.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let file = root.join("new/deeper/compose.yaml");
+        fs::write(&file, "services: {}\n").unwrap();
+        until_seen(&mut rx, &file).await;
+    }
+
+    #[tokio::test]
+    async fn hidden_and_build_folders_and_reads_are_not_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = root_of(&tmp);
+        for dir in [".stackd", "target", "node_modules"] {
+            fs::create_dir(root.join(dir)).unwrap();
+        }
+        let read = root.join("compose.yaml");
+        fs::write(&read, "services: {}\n").unwrap();
+        let (_watcher, mut rx) = start(&root);
+        for dir in [".stackd", "target", "node_modules"] {
+            fs::write(root.join(dir).join("status.yaml"), "x: 1\n").unwrap();
+        }
+        fs::read_to_string(&read).unwrap();
+        let marker = root.join("marker.env");
+        fs::write(&marker, "X=1\n").unwrap();
+        let seen = until_seen(&mut rx, &marker).await;
+        assert_eq!(seen, [marker], "only the marker changed");
+    }
+
+    #[tokio::test]
+    async fn a_folder_given_through_a_link_is_reported_by_its_real_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = root_of(&tmp);
+        fs::create_dir(root.join("real")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        #[cfg(not(unix))]
+        return;
+        let (watcher, mut rx) = start(&root.join("link"));
+        assert_eq!(watcher.root(), root.join("real"));
+        fs::write(root.join("link/compose.yaml"), "services: {}\n").unwrap();
+        until_seen(&mut rx, &root.join("real/compose.yaml")).await;
+    }
+
+    #[tokio::test]
+    async fn an_extra_file_outside_the_folder_is_reported_but_not_its_neighbours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = root_of(&tmp);
+        let root = base.join("stacks");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir(base.join("shared")).unwrap();
+        let shared = base.join("shared/common.env");
+        let neighbour = base.join("shared/other.env");
+        fs::write(&shared, "A=1\n").unwrap();
+        let (mut watcher, mut rx) = start(&root);
+        watcher
+            .watch_extra(&BTreeSet::from([shared.clone(), root.join("inside.env")]))
+            .unwrap();
+        assert_eq!(watcher.extra_dirs, BTreeSet::from([base.join("shared")]));
+        fs::write(&neighbour, "B=1\n").unwrap();
+        // Saved by rename, as editors do.
+        let temporary = base.join("shared/common.env.tmp");
+        fs::write(&temporary, "A=2\n").unwrap();
+        fs::rename(&temporary, &shared).unwrap();
+        let seen = until_seen(&mut rx, &shared).await;
+        assert!(!seen.contains(&neighbour), "{seen:?}");
+        assert!(!seen.contains(&temporary), "{seen:?}");
+
+        // Once no stack reads it, its folder is let go.
+        watcher.watch_extra(&BTreeSet::new()).unwrap();
+        assert!(watcher.extra_dirs.is_empty());
+        fs::write(&shared, "A=3\n").unwrap();
+        let marker = root.join("marker.env");
+        fs::write(&marker, "X=1\n").unwrap();
+        let seen = until_seen(&mut rx, &marker).await;
+        assert!(!seen.contains(&shared), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_saved_env_file_reaches_its_stack_through_the_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = root_of(&tmp);
+        let dir = root.join("app");
+        fs::create_dir(&dir).unwrap();
+        fs::write(
+            dir.join("compose.yaml"),
+            "services:\n  web:\n    image: busybox:${TAG}\n",
+        )
+        .unwrap();
+        fs::write(dir.join(".env"), "TAG=1\n").unwrap();
+        fs::create_dir(root.join("other")).unwrap();
+        fs::write(
+            root.join("other/compose.yaml"),
+            "services:\n  web:\n    image: busybox\n",
+        )
+        .unwrap();
+        let origins = super::super::discover(&root).unwrap();
+        let (stacks, errors) =
+            super::super::load_origins(&origins, &super::super::Settings::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut index = super::super::Index::new();
+        for stack in &stacks {
+            index.set(&stack.name, &stack.files);
+        }
+        let (_watcher, mut rx) = start(&root);
+        fs::write(dir.join(".env"), "TAG=2\n").unwrap();
+        let seen = until_seen(&mut rx, &dir.join(".env")).await;
+        let affected = index.affected(&seen);
+        assert_eq!(affected.stacks, BTreeSet::from(["app".to_owned()]));
+        assert!(!affected.rescan);
+    }
+}
