@@ -129,3 +129,194 @@ fn validate_accepts_every_seed_stack_in_manifests() {
     let out = stackd(&repo, &["validate", "manifests"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+mod status {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::process::{Command, Output};
+
+    use stackd::reconcile::state_file;
+    use stackd::status::{self, LastError, ServiceStatus, StackStatus};
+
+    use super::{stackd, text};
+
+    const T0: &str = "2026-11-25T16:30:00Z";
+
+    fn ready_stack(name: &str, ready: u32, desired: u32) -> StackStatus {
+        let mut s = StackStatus::new(name, &format!("stacks/{name}.yaml"), &T0.into());
+        s.observe_spec("h1");
+        let services = BTreeMap::from([(
+            "web".to_string(),
+            ServiceStatus {
+                desired,
+                ready,
+                image: "stackd-busybox:latest".into(),
+            },
+        )]);
+        s.ready(services, &T0.into());
+        s
+    }
+
+    fn stalled_stack(name: &str) -> StackStatus {
+        let mut s = ready_stack(name, 1, 1);
+        s.observe_spec("h2");
+        let error = LastError {
+            message: format!("stacks/{name}.yaml:4:9: undefined network \"back\""),
+            file: Some(format!("stacks/{name}.yaml")),
+            line: Some(4),
+            column: Some(9),
+            at: T0.into(),
+        };
+        s.stalled(status::reason::LOAD_FAILED, error, &T0.into());
+        s
+    }
+
+    fn state_dir(stacks: &[StackStatus]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for s in stacks {
+            state_file::write(dir.path(), s).unwrap();
+        }
+        dir
+    }
+
+    fn status_in(dir: &Path, args: &[&str]) -> Output {
+        let d = dir.to_str().unwrap();
+        let mut all = vec!["status", "--state-dir", d];
+        all.extend_from_slice(args);
+        stackd(Path::new("."), &all)
+    }
+
+    #[test]
+    fn the_table_lists_every_stack_with_its_state() {
+        let dir = state_dir(&[stalled_stack("web"), ready_stack("agents", 2, 2)]);
+        let out = status_in(dir.path(), &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{stdout}");
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "NAME",
+                "READY",
+                "STATUS",
+                "SERVICES",
+                "GENERATION",
+                "SINCE",
+                "MESSAGE"
+            ]
+        );
+        let agents: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(agents[..5], ["agents", "True", "Succeeded", "2/2", "1"]);
+        let web: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(web[..5], ["web", "False", "LoadFailed", "1/1", "2"]);
+        assert!(lines[2].ends_with("stacks/web.yaml:4:9: undefined network \"back\""));
+        // Columns line up: every row's STATUS starts where the header's does.
+        let column = lines[0].find("STATUS").unwrap();
+        assert_eq!(lines[1].find("Succeeded"), Some(column));
+        assert_eq!(lines[2].find("LoadFailed"), Some(column));
+    }
+
+    #[test]
+    fn json_is_an_array_for_all_and_an_object_for_one() {
+        let dir = state_dir(&[ready_stack("a", 1, 1), stalled_stack("b")]);
+        let out = status_in(dir.path(), &["--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(all.as_array().unwrap().len(), 2);
+        assert_eq!(all[1]["stack"], "b");
+        assert_eq!(all[1]["observedGeneration"], 2);
+        assert_eq!(all[1]["lastError"]["line"], 4);
+
+        let out = status_in(dir.path(), &["b", "--format", "json"]);
+        let one: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(one["stack"], "b");
+        let stalled = one["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Stalled")
+            .unwrap();
+        assert_eq!(stalled["status"], "True");
+        assert_eq!(stalled["reason"], "LoadFailed");
+        assert_eq!(stalled["lastTransitionTime"], T0);
+    }
+
+    #[test]
+    fn yaml_for_one_stack_is_its_state_file() {
+        let dir = state_dir(&[stalled_stack("web")]);
+        let out = status_in(dir.path(), &["web", "--format", "yaml"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let file = std::fs::read_to_string(dir.path().join("web.yaml")).unwrap();
+        assert_eq!(text(&out.stdout), file);
+        assert_eq!(
+            status::from_yaml(&text(&out.stdout)).unwrap(),
+            stalled_stack("web")
+        );
+    }
+
+    #[test]
+    fn yaml_for_all_stacks_is_a_list() {
+        let dir = state_dir(&[ready_stack("a", 1, 1), ready_stack("b", 0, 1)]);
+        let out = status_in(dir.path(), &["--format", "yaml"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let all: Vec<StackStatus> = serde_saphyr::from_str(&text(&out.stdout)).unwrap();
+        assert_eq!(all, [ready_stack("a", 1, 1), ready_stack("b", 0, 1)]);
+    }
+
+    #[test]
+    fn a_stack_without_status_exits_1_and_says_where_it_looked() {
+        let dir = state_dir(&[ready_stack("a", 1, 1)]);
+        let out = status_in(dir.path(), &["missing"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty());
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("stackd: stack \"missing\" has no status in "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(dir.path().to_str().unwrap()), "{stderr}");
+    }
+
+    #[test]
+    fn a_corrupt_state_file_exits_1_naming_it() {
+        let dir = state_dir(&[ready_stack("a", 1, 1)]);
+        std::fs::write(dir.path().join("broken.yaml"), "conditions: {\n").unwrap();
+        let out = status_in(dir.path(), &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("broken.yaml: corrupt state file"),
+            "{stderr}"
+        );
+        let one = status_in(dir.path(), &["a"]);
+        assert_eq!(one.status.code(), Some(0), "another stack still shows");
+    }
+
+    #[test]
+    fn no_stacks_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("never-written");
+        let out = status_in(&empty, &[]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(out.stdout.is_empty());
+        assert!(text(&out.stderr).starts_with("no stacks have a status in "));
+        let json = status_in(&empty, &["--format", "json"]);
+        assert_eq!(text(&json.stdout), "[]\n");
+    }
+
+    #[test]
+    fn without_state_dir_the_xdg_state_directory_is_read() {
+        let state = tempfile::tempdir().unwrap();
+        state_file::write(&state.path().join("stackd"), &ready_stack("xdg", 1, 1)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_stackd"))
+            .args(["status", "xdg", "--format", "json"])
+            .env("XDG_STATE_HOME", state.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let one: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(one["stack"], "xdg");
+    }
+}

@@ -16,6 +16,7 @@ mod config;
 mod crd;
 mod engine;
 mod progress;
+mod status;
 mod validate;
 mod wrap;
 
@@ -309,7 +310,8 @@ pub struct StatusArgs {
     /// Stack to show (default: all).
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
-    /// Where status files are read from.
+    /// Where status files are read from (default: as for `watch`,
+    /// `$XDG_STATE_HOME/stackd`, else `~/.local/state/stackd`).
     #[arg(long, value_name = "D")]
     pub state_dir: Option<PathBuf>,
     /// Output format.
@@ -449,6 +451,19 @@ pub enum CliError {
     /// Executing the plan failed.
     #[error(transparent)]
     Execute(#[from] crate::reconcile::execute::ExecError),
+    /// A state file could not be read.
+    #[error(transparent)]
+    StateFile(#[from] crate::reconcile::state_file::StateFileError),
+    /// `status NAME` named a stack that has no state file.
+    #[error(
+        "stack {stack:?} has no status in {dir} (is `stackd watch` writing to this --state-dir?)"
+    )]
+    StackNotFound {
+        /// The name asked for.
+        stack: String,
+        /// The state directory searched.
+        dir: String,
+    },
     /// The command is part of the contract but not implemented yet.
     #[error("stackd {command}: not available yet")]
     NotAvailable {
@@ -498,6 +513,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Down(args) => engine::down(&global, args, err),
         Command::Plan(args) => engine::plan(&global, args, out, err),
         Command::Ps(args) => engine::ps(&global, args, out, err),
+        Command::Status(args) => status::run(args, out, err),
         other => Err(CliError::NotAvailable {
             command: other.name(),
         }),

@@ -163,21 +163,6 @@ impl LoadError {
         span.filter(|s| s.line > 0)
     }
 
-    /// The file and line of the problem: the span when there is one, else
-    /// the file the error names (an env file's line, a file that could not
-    /// be read).
-    pub fn location(&self) -> Option<(PathBuf, u32, u32)> {
-        if let Some(span) = self.span() {
-            return Some((PathBuf::from(&*span.file), span.line, span.col));
-        }
-        match self {
-            LoadError::EnvFile { path, source } => {
-                Some((path.clone(), u32::try_from(source.line()).unwrap_or(0), 0))
-            }
-            _ => None,
-        }
-    }
-
     /// A short, stable name of the kind of problem, for metric labels:
     /// `parse` (YAML or env file syntax, limits), `interpolate` (`${...}`),
     /// `missing_file`, `validate` (the model is wrong) or `other` (I/O).
@@ -206,6 +191,41 @@ impl LoadError {
             | LoadError::Transform(_)
             | LoadError::Model(_)
             | LoadError::Invalid { .. } => "validate",
+        }
+    }
+}
+
+impl LoadError {
+    /// The file the problem is in, with its 1-based line and column (0 when
+    /// unknown); `None` when the problem has no place in a file. For
+    /// [`LoadError::Findings`], the place of the first finding that has one.
+    pub fn location(&self) -> Option<(PathBuf, u32, u32)> {
+        fn from_span(span: &Span) -> Option<(PathBuf, u32, u32)> {
+            // Line 0 marks a synthetic span whose "file" may be a description.
+            (span.line > 0).then(|| (PathBuf::from(&*span.file), span.line, span.col))
+        }
+        match self {
+            LoadError::Read { path, .. } | LoadError::FileNotFound { path } => {
+                Some((path.clone(), 0, 0))
+            }
+            LoadError::NoComposeFile { .. } | LoadError::InvalidProjectName { .. } => None,
+            LoadError::Yaml(
+                yaml::YamlError::TooLarge { file, .. } | yaml::YamlError::NotText { file },
+            ) => Some((PathBuf::from(&**file), 0, 0)),
+            LoadError::Yaml(error) => error.span().and_then(from_span),
+            LoadError::EnvFile { path, source } => {
+                Some((path.clone(), u32::try_from(source.line()).unwrap_or(0), 0))
+            }
+            LoadError::Interpolation(error) => from_span(&error.at),
+            LoadError::Merge(error) => from_span(error.span()),
+            LoadError::Transform(error) => from_span(error.span()),
+            LoadError::Model(error) => error.span.as_ref().and_then(from_span),
+            LoadError::Findings { errors } => errors.iter().find_map(LoadError::location),
+            LoadError::Invalid { at, .. } => at.as_ref().and_then(from_span),
+            LoadError::MissingFile { at, path, .. } => at
+                .as_ref()
+                .and_then(from_span)
+                .or_else(|| Some((path.clone(), 0, 0))),
         }
     }
 }
@@ -565,3 +585,98 @@ fn load_setup(
 
 #[cfg(test)]
 mod files_read_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn load_file(name: &str, text: &str) -> (tempfile::TempDir, LoadError) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let options = LoadOptions {
+            files: vec![file],
+            project_name: Some("demo".into()),
+            working_dir: dir.path().to_path_buf(),
+            ..LoadOptions::default()
+        };
+        let error = load_project(&options).unwrap_err();
+        (dir, error)
+    }
+
+    #[test]
+    fn a_yaml_syntax_error_is_located_at_its_line_and_column() {
+        let (dir, error) = load_file("compose.yaml", "services:\n  web:\n    image: [\n");
+        let (file, line, col) = error.location().unwrap();
+        assert_eq!(file, dir.path().join("compose.yaml"));
+        assert!(line >= 3, "{error}");
+        assert!(col > 0, "{error}");
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_located_at_its_value() {
+        let (dir, error) = load_file(
+            "compose.yaml",
+            "services:\n  web:\n    image: ${TAG:?set TAG}\n",
+        );
+        assert!(matches!(error, LoadError::Interpolation(_)), "{error}");
+        assert_eq!(
+            error.location(),
+            Some((dir.path().join("compose.yaml"), 3, 12))
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_located_without_a_line() {
+        let error = LoadError::FileNotFound {
+            path: PathBuf::from("/x/compose.yaml"),
+        };
+        assert_eq!(
+            error.location(),
+            Some((PathBuf::from("/x/compose.yaml"), 0, 0))
+        );
+    }
+
+    #[test]
+    fn a_synthetic_place_is_no_location() {
+        let error = LoadError::Invalid {
+            at: Some(Span::synthetic("project")),
+            message: "project name must not be empty".into(),
+        };
+        assert_eq!(error.location(), None);
+        let none = LoadError::NoComposeFile {
+            dir: PathBuf::from("/x"),
+        };
+        assert_eq!(none.location(), None);
+    }
+
+    #[test]
+    fn findings_are_located_at_the_first_one_that_has_a_place() {
+        let at = |line| Span {
+            file: Arc::from("/x/compose.yaml"),
+            line,
+            col: 5,
+        };
+        let error = LoadError::Findings {
+            errors: vec![
+                LoadError::Invalid {
+                    at: None,
+                    message: "a".into(),
+                },
+                LoadError::Invalid {
+                    at: Some(at(7)),
+                    message: "b".into(),
+                },
+                LoadError::Invalid {
+                    at: Some(at(9)),
+                    message: "c".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            error.location(),
+            Some((PathBuf::from("/x/compose.yaml"), 7, 5))
+        );
+    }
+}
