@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
+pub mod source;
 pub mod status;

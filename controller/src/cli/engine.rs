@@ -50,30 +50,6 @@ fn load_strict(options: &LoadOptions, err: &mut dyn Write) -> Result<Loaded, Cli
     Ok(loaded)
 }
 
-/// Where the project came from and each service's config hash.
-fn meta(project: &Project, options: &LoadOptions) -> ProjectMeta {
-    let working_dir = options
-        .project_directory
-        .clone()
-        .or_else(|| {
-            options
-                .files
-                .first()
-                .and_then(|f| f.parent().map(|p| p.to_path_buf()))
-        })
-        .unwrap_or_else(|| options.working_dir.clone());
-    let absolute = |p: &std::path::Path| options.working_dir.join(p).display().to_string();
-    ProjectMeta {
-        working_dir: absolute(&working_dir),
-        config_files: options.files.iter().map(|f| absolute(f)).collect(),
-        config_hashes: project
-            .services
-            .iter()
-            .map(|(name, service)| (name.clone(), plan::config_hash(service)))
-            .collect(),
-    }
-}
-
 /// Observes cheaply first (containers and images only); only a plan that
 /// changes something needs networks and volumes listed, and is made again
 /// with them. A project that is already converged costs two list calls.
@@ -146,7 +122,7 @@ pub(super) fn up(global: &GlobalArgs, args: &UpArgs, err: &mut dyn Write) -> Res
     let loaded = load_strict(&options, err)?;
     let timeout = parse_timeout(&args.timeout)?;
     let project = loaded.project;
-    let meta = meta(&project, &options);
+    let meta = ProjectMeta::for_project(&project, &options);
     let up_options = plan::UpOptions {
         prune_orphans: !args.no_prune,
         wait: args.wait,
@@ -173,7 +149,7 @@ pub(super) fn down(
     // With only -p, the project need not load: everything labelled with its
     // name goes (named volumes only with -v).
     let project = project_by_name_or_files(global, &options, err)?;
-    let meta = meta(&project, &options);
+    let meta = ProjectMeta::for_project(&project, &options);
     runtime()?.block_on(async {
         let backend = DockerBackend::new();
         let observed = backend.observe(&project, true).await?;

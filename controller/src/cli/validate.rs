@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use super::{load_options, render_error, CliError, GlobalArgs, ValidateArgs};
 use crate::load::LoadOptions;
-use crate::model::stack::{GROUP, KIND};
 
 /// File names docker compose looks for in a project folder.
 const DEFAULT_COMPOSE_FILES: [&str; 4] = [
@@ -159,21 +158,8 @@ fn walk(dir: &Path, working_dir: &Path, inputs: &mut Vec<Input>) -> std::io::Res
     Ok(())
 }
 
-/// Whether a YAML text is a Stack manifest, judged by its top-level
-/// `apiVersion` and `kind` lines (cheap, and never fooled by nested keys).
 fn is_stack_manifest(text: &str) -> bool {
-    let group_prefix = format!("{GROUP}/");
-    top_level_value(text, "apiVersion").is_some_and(|v| v.starts_with(&group_prefix))
-        && top_level_value(text, "kind").is_some_and(|k| k == KIND)
-}
-
-/// The scalar value of an unindented `key: value` line, unquoted.
-fn top_level_value(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|line| {
-        let value = line.strip_prefix(key)?.strip_prefix(':')?;
-        let value = value.split(" #").next().unwrap_or_default().trim();
-        Some(value.trim_matches(|c| c == '"' || c == '\'').to_owned())
-    })
+    crate::load::stack::has_stack_header(text)
 }
 
 fn check(input: Input, base: &LoadOptions, err: &mut dyn Write) -> Result<(), CliError> {

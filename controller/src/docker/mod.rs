@@ -80,6 +80,31 @@ pub struct ProjectMeta {
 }
 
 impl ProjectMeta {
+    /// Where `project` was loaded from (as `options` asked, made absolute)
+    /// and the planner's config hash of each of its services.
+    pub fn for_project(project: &Project, options: &crate::load::LoadOptions) -> Self {
+        let working_dir = options
+            .project_directory
+            .clone()
+            .or_else(|| {
+                options
+                    .files
+                    .first()
+                    .and_then(|f| f.parent().map(|p| p.to_path_buf()))
+            })
+            .unwrap_or_else(|| options.working_dir.clone());
+        let absolute = |p: &std::path::Path| options.working_dir.join(p).display().to_string();
+        ProjectMeta {
+            working_dir: absolute(&working_dir),
+            config_files: options.files.iter().map(|f| absolute(f)).collect(),
+            config_hashes: project
+                .services
+                .iter()
+                .map(|(name, service)| (name.clone(), crate::plan::config_hash(service)))
+                .collect(),
+        }
+    }
+
     /// The config hash of `service`, or an error naming it when the planner
     /// gave none (a container without a hash would be recreated forever).
     pub fn config_hash(&self, service: &str) -> Result<&str, Error> {

@@ -2,7 +2,7 @@
 //! which directory, which variables (process environment, `.env`,
 //! `--env-file`), which profiles, and the project name, decided in the order
 //! docker compose decides them.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::dotenv;
@@ -84,6 +84,16 @@ pub fn clean_path(path: &Path) -> PathBuf {
 
 /// Decides files, directory, variables, profiles and the imperative name.
 pub fn prepare(options: &LoadOptions) -> Result<Setup, LoadError> {
+    prepare_tracked(options, &mut BTreeSet::new())
+}
+
+/// Like [`prepare`], adding to `seen` every file it read or looked for
+/// (`.env` files, the default compose and override names of the project
+/// folder, `COMPOSE_FILE` entries), whether it succeeds or not.
+pub fn prepare_tracked(
+    options: &LoadOptions,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<Setup, LoadError> {
     let cwd = &options.working_dir;
     let mut env = options.environment.clone();
     env.entry("PWD".to_string())
@@ -102,7 +112,7 @@ pub fn prepare(options: &LoadOptions) -> Result<Setup, LoadError> {
                 .and_then(|f| f.parent().map(Path::to_path_buf))
         })
         .unwrap_or_else(|| cwd.clone());
-    load_env_files(options, &first_dir, &mut env)?;
+    load_env_files(options, &first_dir, &mut env, seen)?;
 
     let files = if !cli_files.is_empty() {
         cli_files
@@ -114,6 +124,7 @@ pub fn prepare(options: &LoadOptions) -> Result<Setup, LoadError> {
         let mut files = Vec::new();
         for part in list.split(separator.as_str()) {
             let path = absolute(cwd, Path::new(part));
+            seen.insert(path.clone());
             if !path.exists() {
                 return Err(LoadError::FileNotFound { path });
             }
@@ -121,7 +132,7 @@ pub fn prepare(options: &LoadOptions) -> Result<Setup, LoadError> {
         }
         files
     } else {
-        discover_default_files(explicit_dir.as_deref().unwrap_or(cwd))?
+        discover_default_files(explicit_dir.as_deref().unwrap_or(cwd), seen)?
     };
 
     let working_dir = explicit_dir
@@ -132,7 +143,7 @@ pub fn prepare(options: &LoadOptions) -> Result<Setup, LoadError> {
         })
         .unwrap_or_else(|| cwd.clone());
     // Second pass: a project directory found only now may have its own .env.
-    load_env_files(options, &working_dir, &mut env)?;
+    load_env_files(options, &working_dir, &mut env, seen)?;
 
     let profiles = if options.profiles.is_empty() {
         env.get("COMPOSE_PROFILES")
@@ -169,7 +180,10 @@ pub fn prepare(options: &LoadOptions) -> Result<Setup, LoadError> {
     })
 }
 
-fn discover_default_files(start: &Path) -> Result<Vec<PathBuf>, LoadError> {
+fn discover_default_files(
+    start: &Path,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<Vec<PathBuf>, LoadError> {
     let mut dir = start.to_path_buf();
     loop {
         if let Some(main) = DEFAULT_FILE_NAMES
@@ -177,6 +191,13 @@ fn discover_default_files(start: &Path) -> Result<Vec<PathBuf>, LoadError> {
             .map(|n| dir.join(n))
             .find(|p| p.is_file())
         {
+            // Any of these appearing or going changes which files load.
+            seen.extend(
+                DEFAULT_FILE_NAMES
+                    .iter()
+                    .chain(&DEFAULT_OVERRIDE_NAMES)
+                    .map(|n| dir.join(n)),
+            );
             let mut files = vec![main];
             if let Some(over) = DEFAULT_OVERRIDE_NAMES
                 .iter()
@@ -203,6 +224,7 @@ fn load_env_files(
     options: &LoadOptions,
     dir: &Path,
     env: &mut BTreeMap<String, String>,
+    seen: &mut BTreeSet<PathBuf>,
 ) -> Result<(), LoadError> {
     let files: Vec<PathBuf> = if !options.env_files.is_empty() {
         options
@@ -218,12 +240,14 @@ fn load_env_files(
             return Ok(());
         }
         let default = dir.join(".env");
+        seen.insert(default.clone());
         if default.is_file() {
             vec![default]
         } else {
             Vec::new()
         }
     };
+    seen.extend(files.iter().cloned());
     merge_env_files(&files, env)
 }
 

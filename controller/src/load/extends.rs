@@ -212,12 +212,13 @@ fn load_extends_file(
 ) -> Result<(Node, Option<merge::MergeTags>), LoadError> {
     let documents = ctx.parse_file(path).map_err(|e| match e {
         LoadError::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
-            LoadError::Invalid {
+            LoadError::MissingFile {
                 at: Some(at.clone()),
                 message: format!(
                     "cannot extend service {name:?}: file {} not found",
                     path.display()
                 ),
+                path,
             }
         }
         other => other,

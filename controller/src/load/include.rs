@@ -45,10 +45,12 @@ pub fn apply_include(
             let absolute = super::environment::clean_path(
                 &working_dir.join(super::paths::expand_home(path, ctx.home)),
             );
+            ctx.record(&absolute);
             if !absolute.exists() {
-                return Err(LoadError::Invalid {
+                return Err(LoadError::MissingFile {
                     at: Some(entry.span.clone()),
                     message: format!("include {path}: file not found ({})", absolute.display()),
+                    path: absolute,
                 });
             }
             if i == 0 && included.contains(&absolute) {
@@ -71,6 +73,7 @@ pub fn apply_include(
         };
         let env_files: Vec<PathBuf> = if spec.env_files.is_empty() {
             let default = project_dir.join(".env");
+            ctx.record(&default);
             if default.is_file() {
                 vec![default]
             } else {
@@ -82,6 +85,7 @@ pub fn apply_include(
                 let absolute = super::environment::clean_path(
                     &working_dir.join(super::paths::expand_home(file, ctx.home)),
                 );
+                ctx.record(&absolute);
                 if !absolute.is_file() {
                     return Err(LoadError::Invalid {
                         at: Some(entry.span.clone()),

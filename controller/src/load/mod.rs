@@ -1,6 +1,6 @@
 //! Compose files → [`crate::model::Project`]: YAML, interpolation, `.env`,
 //! `-f` merging, `extends`, `include`, profiles, normalization, validation.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 pub mod canonical;
@@ -52,6 +52,11 @@ pub struct Loaded {
     pub project: Project,
     /// Non-fatal findings (unset variables, obsolete `version`, ...).
     pub warnings: Vec<String>,
+    /// Every file the load read or looked for (compose files, overrides,
+    /// `.env` and env files, `extends` and `include` targets, label files,
+    /// secret and config files), absolute: a change to any of them can
+    /// change the project.
+    pub files_read: BTreeSet<PathBuf>,
 }
 
 /// Why a project failed to load. Display starts with `file:line:col:` whenever
@@ -123,6 +128,71 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+    /// A file the project refers to (env file, label file, include, secret
+    /// or config file, a manifest's compose file) does not exist.
+    #[error("{}{message}", at.as_ref().map(|a| format!("{a}: ")).unwrap_or_default())]
+    MissingFile {
+        /// The reference, when known.
+        at: Option<Span>,
+        /// The file that is missing.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl LoadError {
+    /// Where in a file the problem is, when it has a place (the first one
+    /// for several findings).
+    pub fn span(&self) -> Option<&Span> {
+        let span = match self {
+            LoadError::Read { .. }
+            | LoadError::FileNotFound { .. }
+            | LoadError::NoComposeFile { .. }
+            | LoadError::InvalidProjectName { .. }
+            | LoadError::EnvFile { .. } => None,
+            LoadError::Yaml(e) => e.span(),
+            LoadError::Interpolation(e) => Some(&e.at),
+            LoadError::Merge(e) => Some(e.span()),
+            LoadError::Transform(e) => Some(e.span()),
+            LoadError::Model(e) => e.span.as_ref(),
+            LoadError::Findings { errors } => errors.iter().find_map(LoadError::span),
+            LoadError::Invalid { at, .. } | LoadError::MissingFile { at, .. } => at.as_ref(),
+        };
+        // Synthetic spans (defaults, the project itself) have no line.
+        span.filter(|s| s.line > 0)
+    }
+
+    /// A short, stable name of the kind of problem, for metric labels:
+    /// `parse` (YAML or env file syntax, limits), `interpolate` (`${...}`),
+    /// `missing_file`, `validate` (the model is wrong) or `other` (I/O).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LoadError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                "missing_file"
+            }
+            LoadError::Read { .. } => "other",
+            LoadError::FileNotFound { .. }
+            | LoadError::NoComposeFile { .. }
+            | LoadError::MissingFile { .. } => "missing_file",
+            LoadError::Yaml(_) | LoadError::EnvFile { .. } => "parse",
+            LoadError::Interpolation(_) => "interpolate",
+            LoadError::Findings { errors } => {
+                // One kind for the lot: a missing file only when that is all
+                // that is wrong.
+                if !errors.is_empty() && errors.iter().all(|e| e.reason() == "missing_file") {
+                    "missing_file"
+                } else {
+                    "validate"
+                }
+            }
+            LoadError::InvalidProjectName { .. }
+            | LoadError::Merge(_)
+            | LoadError::Transform(_)
+            | LoadError::Model(_)
+            | LoadError::Invalid { .. } => "validate",
+        }
+    }
 }
 
 impl LoadError {
@@ -152,6 +222,10 @@ impl LoadError {
             LoadError::Model(error) => error.span.as_ref().and_then(from_span),
             LoadError::Findings { errors } => errors.iter().find_map(LoadError::location),
             LoadError::Invalid { at, .. } => at.as_ref().and_then(from_span),
+            LoadError::MissingFile { at, path, .. } => at
+                .as_ref()
+                .and_then(from_span)
+                .or_else(|| Some((path.clone(), 0, 0))),
         }
     }
 }
@@ -179,11 +253,20 @@ pub struct Context<'a> {
     unset: Vec<String>,
     warnings: Vec<String>,
     parsed: HashMap<PathBuf, Vec<Node>>,
+    files: BTreeSet<PathBuf>,
 }
 
 impl Context<'_> {
+    /// Notes a file the load read or looked for.
+    pub fn record(&mut self, path: &Path) {
+        if !self.files.contains(path) {
+            self.files.insert(path.to_path_buf());
+        }
+    }
+
     /// Reads and parses a file once per load.
     pub fn parse_file(&mut self, path: &Path) -> Result<Vec<Node>, LoadError> {
+        self.record(path);
         if let Some(documents) = self.parsed.get(path) {
             return Ok(documents.clone());
         }
@@ -331,9 +414,14 @@ fn name_from_files(ctx: &mut Context<'_>, files: &[PathBuf]) -> Result<Option<St
 
 /// Loads, merges and normalizes a compose project.
 pub fn load_project(options: &LoadOptions) -> Result<Loaded, LoadError> {
-    let (project, warnings) = load_tree(options)?;
+    let mut files_read = BTreeSet::new();
+    let (project, warnings) = load_tree_tracked(options, HashMap::new(), &mut files_read)?;
     let project: Project = de::from_node(&project)?;
-    Ok(Loaded { project, warnings })
+    Ok(Loaded {
+        project,
+        warnings,
+        files_read,
+    })
 }
 
 /// Loads a project and also applies the checks that go beyond compose
@@ -344,13 +432,43 @@ pub fn load_project_strict(
     options: &LoadOptions,
     host: Option<validate::HostCapacity>,
 ) -> Result<Loaded, LoadError> {
-    let (tree, warnings) = load_tree(options)?;
+    load_project_strict_tracked(options, host, &mut BTreeSet::new())
+}
+
+/// Like [`load_project_strict`], noting in `files` every file the load read
+/// or looked for, also when it fails (so that fixing any of them can be
+/// noticed).
+pub fn load_project_strict_tracked(
+    options: &LoadOptions,
+    host: Option<validate::HostCapacity>,
+    files: &mut BTreeSet<PathBuf>,
+) -> Result<Loaded, LoadError> {
+    let (tree, warnings) = load_tree_tracked(options, HashMap::new(), files)?;
     let errors = validate::check_runnable(&tree, host);
     if !errors.is_empty() {
         return Err(LoadError::Findings { errors });
     }
     let project: Project = de::from_node(&tree)?;
-    Ok(Loaded { project, warnings })
+    Ok(Loaded {
+        project,
+        warnings,
+        files_read: files.clone(),
+    })
+}
+
+/// Notes the files of secrets and configs (absolute by now), which the
+/// containers read: a change to one changes what the stack runs.
+fn record_resource_files(model: &Node, files: &mut BTreeSet<PathBuf>) {
+    for kind in ["secrets", "configs"] {
+        let Some(items) = model.get(kind).and_then(Node::as_map) else {
+            continue;
+        };
+        for (_, (_, item)) in items {
+            if let Some(path) = item.get("file").and_then(Node::as_str) {
+                files.insert(PathBuf::from(path));
+            }
+        }
+    }
 }
 
 /// Loads a project up to its final, normalized tree (what is then typed).
@@ -364,7 +482,17 @@ pub fn load_tree_with(
     options: &LoadOptions,
     parsed: HashMap<PathBuf, Vec<Node>>,
 ) -> Result<(Node, Vec<String>), LoadError> {
-    let setup = environment::prepare(options)?;
+    load_tree_tracked(options, parsed, &mut BTreeSet::new())
+}
+
+/// Like [`load_tree_with`], adding to `files` every file the load read or
+/// looked for, whether it succeeds or not.
+pub fn load_tree_tracked(
+    options: &LoadOptions,
+    parsed: HashMap<PathBuf, Vec<Node>>,
+    files: &mut BTreeSet<PathBuf>,
+) -> Result<(Node, Vec<String>), LoadError> {
+    let setup = environment::prepare_tracked(options, files)?;
     let home = setup.env.get("HOME").map(PathBuf::from);
     let mut ctx = Context {
         home: home.as_deref(),
@@ -372,10 +500,20 @@ pub fn load_tree_with(
         unset: Vec::new(),
         warnings: Vec::new(),
         parsed,
+        files: std::mem::take(files),
     };
+    let result = load_setup(&setup, &mut ctx);
+    *files = std::mem::take(&mut ctx.files);
+    result
+}
+
+fn load_setup(
+    setup: &environment::Setup,
+    ctx: &mut Context<'_>,
+) -> Result<(Node, Vec<String>), LoadError> {
     let name = match &setup.imperative_name {
         Some(name) => name.clone(),
-        None => match name_from_files(&mut ctx, &setup.files)? {
+        None => match name_from_files(ctx, &setup.files)? {
             Some(name) => name,
             None => {
                 let base = setup
@@ -432,8 +570,9 @@ pub fn load_tree_with(
     let disabled = normalize::apply_profiles(&mut model, &setup.profiles);
     validate::check_consistency(&model, &disabled)?;
     normalize::copy_scale_into_deploy(&mut model);
-    normalize::resolve_service_files(&mut model, &env)?;
+    normalize::resolve_service_files(&mut model, &env, &mut ctx.files)?;
     normalize::prune_unused_resources(&mut model);
+    record_resource_files(&model, &mut ctx.files);
 
     let mut warnings = std::mem::take(&mut ctx.warnings);
     for variable in &ctx.unset {
@@ -443,6 +582,9 @@ pub fn load_tree_with(
     }
     Ok((model, warnings))
 }
+
+#[cfg(test)]
+mod files_read_tests;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -4,7 +4,7 @@
 //! taken from the environment, `env_file`/`label_file` contents, profiles,
 //! and the pruning of resources no service uses.
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::yaml::{Key, Mapping, Node, Span, Value};
 use super::LoadError;
@@ -304,9 +304,11 @@ pub fn apply_profiles(project: &mut Node, profiles: &[String]) -> BTreeSet<Strin
 /// Merges `env_file` contents under `environment` (the latter wins) and
 /// `label_file` contents under `labels`, then drops both file lists, as
 /// `docker compose config` prints them.
+/// Every env and label file looked at is added to `seen`.
 pub fn resolve_service_files(
     project: &mut Node,
     env: &BTreeMap<String, String>,
+    seen: &mut BTreeSet<PathBuf>,
 ) -> Result<(), LoadError> {
     let Some(services) = services_mut(project) else {
         return Ok(());
@@ -350,10 +352,12 @@ pub fn resolve_service_files(
                     .and_then(|r| r.as_scalar())
                     .is_none_or(|s| s.text != "false");
                 let path = Path::new(path);
+                seen.insert(path.to_path_buf());
                 if !path.exists() {
                     if required {
-                        return Err(LoadError::Invalid {
+                        return Err(LoadError::MissingFile {
                             at: Some(file.span.clone()),
+                            path: path.to_path_buf(),
                             message: format!("env file {} not found", path.display()),
                         });
                     }
@@ -439,13 +443,15 @@ pub fn resolve_service_files(
             map.shift_remove("label_file");
             let mut labels: BTreeMap<String, (String, Span)> = BTreeMap::new();
             for (path, at) in label_files {
+                seen.insert(PathBuf::from(&path));
                 let values = super::environment::read_env_file(Path::new(&path), &|k: &str| {
                     labels.get(k).map(|(v, _)| v.clone())
                 })
                 .map_err(|e| match e {
-                    LoadError::Read { path, .. } => LoadError::Invalid {
+                    LoadError::Read { path, .. } => LoadError::MissingFile {
                         at: Some(at.clone()),
                         message: format!("label file {} not found", path.display()),
+                        path,
                     },
                     other => other,
                 })?;

@@ -1,12 +1,12 @@
 //! `Stack` manifests (`apiVersion: stackd.dev/v1alpha1`, `kind: Stack`) read
 //! from files: the inline `spec.compose` goes through the same loader as a
 //! compose file, so its errors point at the manifest's own lines.
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::yaml::{self, Node};
-use super::{load_tree_with, LoadError, LoadOptions, Loaded};
+use super::{load_tree_tracked, LoadError, LoadOptions, Loaded};
 
 /// The API group and version of the Stack resource.
 pub const API_VERSION: &str = "stackd.dev/v1alpha1";
@@ -22,8 +22,33 @@ pub struct LoadedStack {
     pub suspend: bool,
     /// `spec.prune` (true unless set to false).
     pub prune: bool,
-    /// The loaded compose project.
+    /// `spec.profiles`.
+    pub profiles: Vec<String>,
+    /// The options the compose project was loaded with (its files and
+    /// project directory).
+    pub options: LoadOptions,
+    /// The loaded compose project; its `files_read` holds the manifest too.
     pub loaded: Loaded,
+}
+
+/// Whether a YAML text is a Stack manifest, judged by its unindented
+/// `apiVersion: stackd.dev/...` and `kind: Stack` lines: cheap, never fooled
+/// by nested keys, and still true for a manifest whose YAML is broken
+/// further down (so the error is reported against the manifest).
+pub fn has_stack_header(text: &str) -> bool {
+    use crate::model::stack::{GROUP, KIND};
+    let group_prefix = format!("{GROUP}/");
+    top_level_value(text, "apiVersion").is_some_and(|v| v.starts_with(&group_prefix))
+        && top_level_value(text, "kind").is_some_and(|k| k == KIND)
+}
+
+/// The scalar value of an unindented `key: value` line, unquoted.
+pub(crate) fn top_level_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix(':')?;
+        let value = value.split(" #").next().unwrap_or_default().trim();
+        Some(value.trim_matches(|c| c == '"' || c == '\'').to_owned())
+    })
 }
 
 /// True when the file's first document declares `kind: Stack`.
@@ -50,7 +75,18 @@ pub fn is_stack_manifest(path: &Path) -> bool {
 /// environment, extra profiles and env files; its `files` and `project_name`
 /// are replaced by what the manifest says.
 pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStack, LoadError> {
+    load_stack_manifest_tracked(path, base, &mut BTreeSet::new())
+}
+
+/// Like [`load_stack_manifest`], adding to `files` the manifest and every
+/// file its load read or looked for, whether it succeeds or not.
+pub fn load_stack_manifest_tracked(
+    path: &Path,
+    base: &LoadOptions,
+    files: &mut BTreeSet<PathBuf>,
+) -> Result<LoadedStack, LoadError> {
     let absolute = super::environment::clean_path(&base.working_dir.join(path));
+    files.insert(absolute.clone());
     let bytes = std::fs::read(&absolute).map_err(|source| LoadError::Read {
         path: absolute.clone(),
         source,
@@ -58,6 +94,16 @@ pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStac
     let file: Arc<str> = Arc::from(absolute.display().to_string());
     let text = yaml::decode_text(&bytes, &file)?;
     let mut documents = yaml::parse_documents(&text, &file)?;
+    if documents.is_empty() {
+        return Err(LoadError::Invalid {
+            at: Some(yaml::Span {
+                file,
+                line: 1,
+                col: 1,
+            }),
+            message: "empty file: a Stack manifest holds exactly one document".into(),
+        });
+    }
     if documents.len() != 1 {
         return Err(LoadError::Invalid {
             at: documents.get(1).map(|d| d.span.clone()),
@@ -124,13 +170,16 @@ pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStac
     let mut options = base.clone();
     options.project_name = Some(name.clone());
     options.project_directory = Some(dir.clone());
-    if let Some(profiles) = spec.get("profiles").and_then(Node::as_seq) {
-        options.profiles.extend(
-            profiles
-                .iter()
-                .filter_map(|p| p.as_str().map(str::to_string)),
-        );
-    }
+    let profiles: Vec<String> = spec
+        .get("profiles")
+        .and_then(Node::as_seq)
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    options.profiles.extend(profiles.iter().cloned());
     let mut parsed = HashMap::new();
     match (spec.get("compose"), spec.get("composeFiles")) {
         (Some(compose), None) => {
@@ -143,24 +192,26 @@ pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStac
             parsed.insert(absolute.clone(), vec![compose.clone()]);
             options.files = vec![absolute.clone()];
         }
-        (None, Some(files)) => {
-            let list = files.as_seq().ok_or_else(|| {
-                invalid(files, "spec.composeFiles must be a list of paths".into())
+        (None, Some(listed)) => {
+            let list = listed.as_seq().ok_or_else(|| {
+                invalid(listed, "spec.composeFiles must be a list of paths".into())
             })?;
             if list.is_empty() {
-                return Err(invalid(files, "spec.composeFiles is empty".into()));
+                return Err(invalid(listed, "spec.composeFiles is empty".into()));
             }
             let mut paths: Vec<PathBuf> = Vec::new();
             for item in list {
                 let path = item.as_str().ok_or_else(|| {
                     invalid(item, "spec.composeFiles entries must be paths".into())
                 })?;
-                let resolved = dir.join(path);
+                let resolved = super::environment::clean_path(&dir.join(path));
+                files.insert(resolved.clone());
                 if !resolved.is_file() {
-                    return Err(invalid(
-                        item,
-                        format!("compose file {} not found", resolved.display()),
-                    ));
+                    return Err(LoadError::MissingFile {
+                        at: Some(item.span.clone()),
+                        message: format!("compose file {} not found", resolved.display()),
+                        path: resolved,
+                    });
                 }
                 paths.push(resolved);
             }
@@ -174,7 +225,7 @@ pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStac
         }
         (None, None) => return Err(invalid(spec, "spec needs compose or composeFiles".into())),
     }
-    let (tree, warnings) = load_tree_with(&options, parsed)?;
+    let (tree, warnings) = load_tree_tracked(&options, parsed, files)?;
     // A manifest is desired state for a controller: what compose would only
     // find out at run time is refused before anything changes.
     let errors = super::validate::check_runnable(&tree, None);
@@ -187,7 +238,13 @@ pub fn load_stack_manifest(path: &Path, base: &LoadOptions) -> Result<LoadedStac
         namespace,
         suspend,
         prune,
-        loaded: Loaded { project, warnings },
+        profiles,
+        options,
+        loaded: Loaded {
+            project,
+            warnings,
+            files_read: files.clone(),
+        },
     })
 }
 

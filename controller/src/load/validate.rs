@@ -899,10 +899,11 @@ pub fn check_runnable(project: &Node, host: Option<HostCapacity>) -> Vec<LoadErr
             if let Some(file) = item.get("file") {
                 if let Some(path) = file.as_str() {
                     if !std::path::Path::new(path).exists() {
-                        findings.push(invalid(
-                            &file.span,
-                            format!("{kind}.{name}.file: {path} does not exist"),
-                        ));
+                        findings.push(LoadError::MissingFile {
+                            at: Some(file.span.clone()),
+                            path: path.into(),
+                            message: format!("{kind}.{name}.file: {path} does not exist"),
+                        });
                     }
                 }
             }
