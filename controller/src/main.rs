@@ -19,10 +19,15 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_tracing();
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let result = cli::run(cli, &mut stdout.lock(), &mut stderr.lock());
+    // A controller reports what it does; one-shot commands stay quiet.
+    let long_running = matches!(
+        cli.command,
+        cli::Command::Watch(_) | cli::Command::Controller(_)
+    );
+    init_tracing(if long_running { "info" } else { "warn" });
+    // Not locked for the whole run: `watch` logs from runtime threads, and
+    // a lock held by this thread would block them forever.
+    let result = cli::run(cli, &mut std::io::stdout(), &mut std::io::stderr());
     let flushed = std::io::stdout().flush();
     match result.and(flushed.map_err(cli::CliError::from)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -35,12 +40,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings and errors).
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`),
+/// coloured only on a terminal.
+fn init_tracing(default_level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

@@ -18,6 +18,7 @@ mod engine;
 mod progress;
 mod status;
 mod validate;
+mod watch;
 mod wrap;
 
 pub use crd::crd_yaml;
@@ -299,6 +300,12 @@ pub struct WatchArgs {
     /// Full resync period (e.g. `5m`).
     #[arg(long, value_name = "DUR")]
     pub resync: Option<String>,
+    /// First retry delay after a failed reconcile (default `500ms`).
+    #[arg(long, value_name = "DUR")]
+    pub retry_base: Option<String>,
+    /// Longest retry delay (default `60s`).
+    #[arg(long, value_name = "DUR")]
+    pub retry_cap: Option<String>,
 }
 
 /// `stackd status`.
@@ -464,6 +471,9 @@ pub enum CliError {
         /// The state directory searched.
         dir: String,
     },
+    /// `stackd watch` could not run.
+    #[error(transparent)]
+    Watch(#[from] crate::reconcile::watch::WatchError),
     /// The command is part of the contract but not implemented yet.
     #[error("stackd {command}: not available yet")]
     NotAvailable {
@@ -514,6 +524,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Plan(args) => engine::plan(&global, args, out, err),
         Command::Ps(args) => engine::ps(&global, args, out, err),
         Command::Status(args) => status::run(args, out, err),
+        Command::Watch(args) => watch::run_watch(args),
         other => Err(CliError::NotAvailable {
             command: other.name(),
         }),
@@ -664,9 +675,9 @@ mod tests {
 
     #[test]
     fn commands_not_implemented_yet_say_so() {
-        let cli = parse(&["watch", "."]);
+        let cli = parse(&["convert"]);
         let error = run(cli, &mut Vec::new(), &mut Vec::new()).unwrap_err();
-        assert_eq!(render_error(&error), "stackd watch: not available yet");
+        assert_eq!(render_error(&error), "stackd convert: not available yet");
     }
 
     #[test]

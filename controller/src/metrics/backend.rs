@@ -52,6 +52,13 @@ impl<B: Backend> InstrumentedBackend<B> {
 }
 
 impl<B: Backend> Backend for InstrumentedBackend<B> {
+    fn events(&self) -> futures::stream::BoxStream<'_, Result<crate::docker::EngineEvent, Error>> {
+        // One long request, counted once when it is opened.
+        self.metrics
+            .backend_request(self.backend_name, "events", "success");
+        self.inner.events()
+    }
+
     fn observe<'a>(
         &'a self,
         project: &'a Project,
