@@ -97,7 +97,10 @@ fn plan(args: &Args) -> Result<Option<FaultPlan>> {
         ));
     }
     if let Some(only) = &args.only {
-        plan = plan.only(Endpoint::parse(only));
+        let endpoint = Endpoint::parse(only).with_context(|| {
+            format!("--only {only:?}: not \"METHOD /path\", \"/path\" or \"METHOD\"")
+        })?;
+        plan = plan.only(endpoint);
     }
     if let Some(secs) = args.for_secs {
         let window = Duration::try_from_secs_f64(secs)

@@ -86,19 +86,25 @@ impl Endpoint {
     }
 
     /// Parses `"METHOD /path"` (a prefix, or a pattern when it holds `{`),
-    /// `"/path"` (any method) or `"METHOD"`.
-    pub fn parse(text: &str) -> Self {
+    /// `"/path"` (any method) or `"METHOD"`; `None` when the method is not
+    /// a word (or `*`) or the path does not start with `/`.
+    pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
         let (method, path) = match text.split_once(char::is_whitespace) {
             Some((method, path)) => (method, path.trim()),
             None if text.starts_with('/') => ("*", text),
             None => (text, "/"),
         };
-        if path.contains('{') {
+        let word = method == "*"
+            || (!method.is_empty() && method.chars().all(|c| c.is_ascii_alphabetic()));
+        if !word || !path.starts_with('/') {
+            return None;
+        }
+        Some(if path.contains('{') {
             Self::pattern(method, path)
         } else {
             Self::prefix(method, path)
-        }
+        })
     }
 
     /// True when a call with this method, version-stripped path and pattern matches.
@@ -451,7 +457,7 @@ mod tests {
     fn a_plan_applies_only_to_its_endpoint_and_inside_its_window() {
         let plan = FaultPlan::seeded(0)
             .always(Fault::Status500)
-            .only(Endpoint::parse("POST /containers/{id}/start"))
+            .only(Endpoint::parse("POST /containers/{id}/start").unwrap())
             .during(Duration::from_secs(1)..Duration::from_secs(2));
         let mut state = FaultState::new(plan);
         let start = |state: &mut FaultState, at: u64| {
@@ -487,19 +493,19 @@ mod tests {
 
     #[test]
     fn endpoints_parse_method_and_prefix_or_pattern() {
+        let parse = |text| Endpoint::parse(text).unwrap();
         assert_eq!(
-            Endpoint::parse("post /containers/create"),
+            parse("post /containers/create"),
             Endpoint::prefix("POST", "/containers/create")
         );
         assert_eq!(
-            Endpoint::parse("DELETE /containers/{id}"),
+            parse("DELETE /containers/{id}"),
             Endpoint::pattern("DELETE", "/containers/{id}")
         );
-        assert_eq!(
-            Endpoint::parse("/networks"),
-            Endpoint::prefix("*", "/networks")
-        );
-        assert!(Endpoint::parse("/networks").matches("DELETE", "/networks/x", "/networks/{id}"));
-        assert!(!Endpoint::parse("GET").matches("POST", "/x", "/x"));
+        assert_eq!(parse("/networks"), Endpoint::prefix("*", "/networks"));
+        assert!(parse("/networks").matches("DELETE", "/networks/x", "/networks/{id}"));
+        assert!(!parse("GET").matches("POST", "/x", "/x"));
+        assert_eq!(Endpoint::parse("POST/containers/create"), None);
+        assert_eq!(Endpoint::parse("POST containers"), None);
     }
 }

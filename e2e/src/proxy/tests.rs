@@ -366,7 +366,7 @@ fn a_drop_after_forward_lets_the_engine_act_but_the_client_sees_no_answer() {
     let engine = FakeEngine::start();
     let plan = FaultPlan::seeded(0)
         .always(Fault::DropAfterForward)
-        .only(Endpoint::parse("POST /containers/create"));
+        .only(Endpoint::prefix("POST", "/containers/create"));
     let proxy = engine.proxy(Some(plan));
     let mut client = connect(&proxy);
     assert!(client
