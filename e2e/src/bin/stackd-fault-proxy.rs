@@ -43,6 +43,9 @@ struct Args {
     /// prefix), `"POST /containers/{id}/start"` (a pattern) or `/networks`.
     #[arg(long, value_name = "ENDPOINT")]
     only: Option<String>,
+    /// Leave calls to this endpoint alone (repeatable), e.g. `"GET /events"`.
+    #[arg(long, value_name = "ENDPOINT")]
+    except: Vec<String>,
     /// Inject faults only this many seconds from the start.
     #[arg(long, value_name = "SECONDS")]
     for_secs: Option<f64>,
@@ -101,6 +104,12 @@ fn plan(args: &Args) -> Result<Option<FaultPlan>> {
             format!("--only {only:?}: not \"METHOD /path\", \"/path\" or \"METHOD\"")
         })?;
         plan = plan.only(endpoint);
+    }
+    for except in &args.except {
+        let endpoint = Endpoint::parse(except).with_context(|| {
+            format!("--except {except:?}: not \"METHOD /path\", \"/path\" or \"METHOD\"")
+        })?;
+        plan = plan.except(endpoint);
     }
     if let Some(secs) = args.for_secs {
         let window = Duration::try_from_secs_f64(secs)

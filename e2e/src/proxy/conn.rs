@@ -140,8 +140,12 @@ fn serve_requests(
         call.settle(Some(response.status), Some(response.status));
         client.stream.write_all(&raw_head)?;
 
-        let upgraded =
-            response.status == 101 || (request.hijack && (200..300).contains(&response.status));
+        // A hijacked answer has no length; a detached exec start or an
+        // error answer has one and leaves the connection speaking HTTP.
+        let upgraded = response.status == 101
+            || (request.hijack
+                && (200..300).contains(&response.status)
+                && response.framing == Framing::UntilClose);
         if upgraded {
             return pipe_both_ways(client, engine);
         }

@@ -158,8 +158,9 @@ impl FaultRule {
 }
 
 /// The faults a proxy injects: rules tried in order for each call (the first
-/// that fires wins), optionally restricted to an endpoint and to a time
-/// window measured from the moment the plan is installed.
+/// that fires wins), optionally restricted to an endpoint, sparing others
+/// (`except`), and limited to a time window measured from the moment the
+/// plan is installed.
 ///
 /// Every rule counts and draws for every call in scope whether or not an
 /// earlier rule fired, so one rule's choices do not depend on the others:
@@ -174,6 +175,8 @@ pub struct FaultPlan {
     pub seed: u64,
     /// Only calls to this endpoint are in scope (all when `None`).
     pub endpoint: Option<Endpoint>,
+    /// Calls to these endpoints are out of scope (e.g. the `/events` stream).
+    pub except: Vec<Endpoint>,
     /// Only calls whose request arrives this long after installation are in
     /// scope (always when `None`); calls outside are not counted either.
     pub window: Option<Range<Duration>>,
@@ -186,6 +189,7 @@ impl FaultPlan {
             rules: Vec::new(),
             seed,
             endpoint: None,
+            except: Vec::new(),
             window: None,
         }
     }
@@ -225,6 +229,13 @@ impl FaultPlan {
     #[must_use]
     pub fn only(mut self, endpoint: Endpoint) -> Self {
         self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Leaves calls to `endpoint` alone (may be given more than once).
+    #[must_use]
+    pub fn except(mut self, endpoint: Endpoint) -> Self {
+        self.except.push(endpoint);
         self
     }
 
@@ -277,17 +288,17 @@ impl FaultState {
         pattern: &str,
         since_installed: Duration,
     ) -> Option<Fault> {
-        if self
-            .plan
+        let plan = &self.plan;
+        let in_scope = plan
             .window
             .as_ref()
-            .is_some_and(|w| !w.contains(&since_installed))
-            || self
-                .plan
+            .is_none_or(|w| w.contains(&since_installed))
+            && plan
                 .endpoint
                 .as_ref()
-                .is_some_and(|e| !e.matches(method, path, pattern))
-        {
+                .is_none_or(|e| e.matches(method, path, pattern))
+            && !plan.except.iter().any(|e| e.matches(method, path, pattern));
+        if !in_scope {
             return None;
         }
         let mut chosen = None;
@@ -489,6 +500,26 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn excepted_endpoints_are_left_alone_and_not_counted() {
+        let plan = FaultPlan::seeded(0)
+            .every(2, Fault::Drop)
+            .except(Endpoint::prefix("GET", "/events"))
+            .except(Endpoint::prefix("*", "/_ping"));
+        let mut state = FaultState::new(plan);
+        let mut got = Vec::new();
+        for path in [
+            "/events",
+            "/containers/json",
+            "/_ping",
+            "/events",
+            "/containers/json",
+        ] {
+            got.push(state.decide("GET", path, path, Duration::ZERO));
+        }
+        assert_eq!(got, [None, None, None, None, Some(Fault::Drop)]);
     }
 
     #[test]

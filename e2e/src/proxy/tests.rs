@@ -124,6 +124,10 @@ fn serve_fake(stream: UnixStream, number: usize, seen: &Seen) -> std::io::Result
                     pending = chunk[..n].to_vec();
                 }
             }
+            "/exec/e1/start" => {
+                // A detached exec start: an ordinary answer, no hijack.
+                out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")?;
+            }
             "/close" => {
                 out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")?;
                 return Ok(());
@@ -586,4 +590,21 @@ fn a_listen_path_with_a_stale_socket_is_reused_and_removed_on_drop() {
     );
     drop(proxy);
     assert!(!path.exists());
+}
+
+#[test]
+fn a_hijackable_call_answered_with_a_length_stays_http() {
+    let engine = FakeEngine::start();
+    let proxy = engine.proxy(None);
+    let mut client = connect(&proxy);
+    let started = client
+        .request("POST", "/v1.41/exec/e1/start", Some(b"{\"Detach\":true}"))
+        .unwrap();
+    assert_eq!(started.status, 200);
+    assert_eq!(client.request("GET", "/_ping", None).unwrap().status, 200);
+    assert_eq!(
+        proxy.counts().get("GET /_ping"),
+        Some(&1),
+        "the next request is seen as one"
+    );
 }
