@@ -2,6 +2,7 @@
 //! kind, a trigger by seeded chance or by count, an optional endpoint), and
 //! the per-call decision, deterministic for a given seed and call order.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -37,10 +38,12 @@ impl Fault {
 /// matches.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Trigger {
-    /// On each matching call with this probability (0.0–1.0), drawn from the
-    /// plan's seeded generator.
+    /// On each matching call with this probability (0.0–1.0), drawn from a
+    /// seeded stream per endpoint (`METHOD /pattern`), so concurrent calls
+    /// to other endpoints do not change which calls to one endpoint fail.
     Rate(f64),
-    /// On matching calls number n, 2n, 3n, ... (`EveryNth(1)` is every call).
+    /// On matching calls number n, 2n, 3n, ... (`EveryNth(1)` is every
+    /// call), counted over all endpoints the rule matches.
     EveryNth(u64),
     /// On the first n matching calls, then never.
     FirstN(u64),
@@ -164,8 +167,9 @@ impl FaultRule {
 ///
 /// Every rule counts and draws for every call in scope whether or not an
 /// earlier rule fired, so one rule's choices do not depend on the others:
-/// with the same seed and the same calls in the same order, the same calls
-/// fail. Two rules firing on one call apply only the first, so a later
+/// with the same seed, the nth call to an endpoint meets the same fate
+/// (rates draw per endpoint; `EveryNth`/`FirstN` count all calls the rule
+/// matches, so restrict them to one endpoint when calls run concurrently). Two rules firing on one call apply only the first, so a later
 /// rule's effective rate is lower than its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultPlan {
@@ -258,20 +262,39 @@ impl FaultPlan {
 pub struct FaultState {
     plan: FaultPlan,
     counts: Vec<u64>,
-    streams: Vec<SplitMix64>,
+    /// One stream per rule and `METHOD /pattern`, made on first use.
+    streams: HashMap<(usize, String), SplitMix64>,
 }
 
 impl FaultState {
     /// Starts applying `plan` with fresh counters.
     pub fn new(plan: FaultPlan) -> Self {
-        let streams = (0..plan.rules.len() as u64)
-            .map(|i| SplitMix64::new(plan.seed ^ i.wrapping_mul(0xA076_1D64_78BD_642F)))
-            .collect();
         Self {
             counts: vec![0; plan.rules.len()],
-            streams,
+            streams: HashMap::new(),
             plan,
         }
+    }
+
+    /// The next draw of rule `rule` for calls to `method pattern`: each
+    /// endpoint has its own stream, so the nth call to one endpoint gets the
+    /// same draw however calls to others interleave with it.
+    fn draw(
+        streams: &mut HashMap<(usize, String), SplitMix64>,
+        seed: u64,
+        rule: usize,
+        method: &str,
+        pattern: &str,
+    ) -> f64 {
+        streams
+            .entry((rule, format!("{method} {pattern}")))
+            .or_insert_with_key(|(rule, key)| {
+                let rule = *rule as u64;
+                SplitMix64::new(
+                    seed ^ fnv1a(key.as_bytes()) ^ rule.wrapping_mul(0xA076_1D64_78BD_642F),
+                )
+            })
+            .next_unit()
     }
 
     /// The plan being applied.
@@ -313,7 +336,9 @@ impl FaultState {
             self.counts[i] += 1;
             let count = self.counts[i];
             let fires = match rule.trigger {
-                Trigger::Rate(p) => self.streams[i].next_unit() < p,
+                Trigger::Rate(p) => {
+                    Self::draw(&mut self.streams, plan.seed, i, method, pattern) < p
+                }
                 Trigger::EveryNth(n) => n > 0 && count % n == 0,
                 Trigger::FirstN(n) => count <= n,
             };
@@ -323,6 +348,13 @@ impl FaultState {
         }
         chosen
     }
+}
+
+/// The FNV-1a hash: stable across runs and platforms, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
 }
 
 /// The SplitMix64 generator: tiny, seedable, good enough to pick calls.
@@ -387,6 +419,36 @@ mod tests {
         let failed = a.iter().flatten().count();
         // 1000 draws at 0.3: mean 300, standard deviation about 14.5.
         assert!((240..=360).contains(&failed), "{failed} of 1000 failed");
+    }
+
+    #[test]
+    fn calls_to_one_endpoint_fail_alike_however_other_calls_interleave() {
+        let plan = FaultPlan::seeded(5).rate(Fault::Status500, 0.5);
+        let create = |state: &mut FaultState| {
+            state.decide(
+                "POST",
+                "/containers/create",
+                "/containers/create",
+                Duration::ZERO,
+            )
+        };
+        let mut alone = FaultState::new(plan.clone());
+        let by_itself: Vec<_> = (0..200).map(|_| create(&mut alone)).collect();
+        let mut mixed = FaultState::new(plan);
+        let interleaved: Vec<_> = (0..200)
+            .map(|i| {
+                for _ in 0..i % 3 {
+                    mixed.decide(
+                        "GET",
+                        "/containers/json",
+                        "/containers/json",
+                        Duration::ZERO,
+                    );
+                }
+                create(&mut mixed)
+            })
+            .collect();
+        assert_eq!(by_itself, interleaved);
     }
 
     #[test]
