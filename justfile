@@ -65,6 +65,11 @@ e2e:
     if [ "${STACKD_E2E:-1}" != 0 ] && docker info >/dev/null 2>&1; then bash e2e/image/build.sh; fi
     STACKD_E2E_IMAGE_READY=1 cargo test -p stackd-e2e --no-fail-fast -- --test-threads=2
 
+# ARGS go to the proxy: --listen PATH [--error-rate R] [--drop-rate R] [--delay-ms N] [--seed N] [--log FILE] (see --help).
+# A Docker API proxy on a unix socket that injects 500s, delays and dropped connections.
+fault-proxy *ARGS:
+    cargo run -q -p stackd-e2e --bin stackd-fault-proxy -- {{ARGS}}
+
 # Release build; Docker API calls counted through a proxy.
 # ARGS go to bench/compare_up.py (--runs N, --services N, --strict).
 # Time stackd up/down against docker compose on a 20-service stack.
