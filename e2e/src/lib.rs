@@ -12,6 +12,7 @@ mod engine;
 mod proxy;
 mod stack;
 mod time;
+mod watch;
 
 pub use cmd::{compose_bin, docker, run, stackd_bin, workspace_root, Run};
 pub use engine::{
@@ -25,6 +26,7 @@ pub use proxy::{
 };
 pub use stack::{ensure_image, http_get, skip_reason, wait_until, Stack, COMMAND_DEADLINE};
 pub use time::Timestamp;
+pub use watch::{docker_ok, WatchDir};
 
 /// The test image every stack runs on (built by `e2e/image/build.sh`).
 pub const IMAGE: &str = "stackd-busybox:latest";

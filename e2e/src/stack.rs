@@ -341,7 +341,7 @@ impl Drop for Stack {
 }
 
 /// Lines of a docker CLI listing; empty when the command fails.
-fn listed(args: &[&str]) -> Vec<String> {
+pub(crate) fn listed(args: &[&str]) -> Vec<String> {
     match docker(args) {
         Ok(out) if out.success() => out
             .stdout
@@ -355,7 +355,7 @@ fn listed(args: &[&str]) -> Vec<String> {
 }
 
 /// Runs a docker CLI removal; true when it removed something.
-fn remove(args: &[&str]) -> bool {
+pub(crate) fn remove(args: &[&str]) -> bool {
     match docker(args) {
         Ok(out) if out.success() => true,
         Ok(out) => {

@@ -1,0 +1,351 @@
+//! A `stackd watch` under test: a private directory of stacks, a state
+//! directory, a free metrics port, the controller as a child process (through
+//! a proxy when asked), and cleanup of every stack it ran.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::cmd::{docker, run, stackd_bin};
+use crate::engine::{containers_with_label, Container, PROJECT_LABEL};
+use crate::stack::{ensure_image, http_get, listed, remove, skip_reason, COMMAND_DEADLINE};
+
+/// A directory watched by one `stackd watch` process.
+///
+/// Stacks are compose folders named `e2e-<tag>-<pid>-<short>` (the folder
+/// name is the project name), so tests never share engine objects. Dropping
+/// it kills the controller and removes everything those projects left.
+pub struct WatchDir {
+    prefix: String,
+    root: tempfile::TempDir,
+    stackd: PathBuf,
+    child: Option<Child>,
+    port: u16,
+    docker_host: Option<String>,
+}
+
+impl WatchDir {
+    /// An empty watched directory; `None` (after printing why) when e2e
+    /// tests are skipped here. Nothing runs until [`WatchDir::start`].
+    pub fn new(tag: &str) -> Result<Option<Self>> {
+        if let Some(reason) = skip_reason() {
+            eprintln!("skipping e2e test {tag}: {reason}");
+            return Ok(None);
+        }
+        ensure_image()?;
+        let tag: String = tag
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let root = tempfile::Builder::new()
+            .prefix(&format!("stackd-watch-{tag}-"))
+            .tempdir()?;
+        std::fs::create_dir_all(root.path().join("stacks"))?;
+        Ok(Some(Self {
+            prefix: format!("e2e-{tag}-{}", std::process::id()),
+            root,
+            stackd: stackd_bin()?,
+            child: None,
+            port: free_port()?,
+            docker_host: None,
+        }))
+    }
+
+    /// The watched directory.
+    pub fn dir(&self) -> PathBuf {
+        self.root.path().join("stacks")
+    }
+
+    /// The state directory the controller writes status files to.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
+    /// The controller's log file (stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.root.path().join("watch.log")
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The project (and stack) name of the folder `short`.
+    pub fn stack(&self, short: &str) -> String {
+        format!("{}-{short}", self.prefix)
+    }
+
+    /// The folder of stack `short`.
+    pub fn stack_dir(&self, short: &str) -> PathBuf {
+        self.dir().join(self.stack(short))
+    }
+
+    /// Writes `compose.yaml` of stack `short` in place (creating its
+    /// folder); returns the stack's name.
+    pub fn write_compose(&self, short: &str, yaml: &str) -> Result<String> {
+        self.write_file(short, "compose.yaml", yaml)?;
+        Ok(self.stack(short))
+    }
+
+    /// Writes a file of stack `short` in place.
+    pub fn write_file(&self, short: &str, relative: &str, content: &str) -> Result<()> {
+        let path = self.stack_dir(short).join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Saves a file of stack `short` the way editors do: write a temporary
+    /// file beside it, then rename it over the target.
+    pub fn save_by_rename(&self, short: &str, relative: &str, content: &str) -> Result<()> {
+        let path = self.stack_dir(short).join(relative);
+        let temp = path.with_extension("swp~");
+        std::fs::write(&temp, content)?;
+        std::fs::rename(&temp, &path).with_context(|| format!("renaming over {}", path.display()))
+    }
+
+    /// Deletes stack `short`'s folder.
+    pub fn remove_stack(&self, short: &str) -> Result<()> {
+        std::fs::remove_dir_all(self.stack_dir(short))
+            .with_context(|| format!("removing {}", self.stack_dir(short).display()))
+    }
+
+    /// Makes the controller reach the engine at `host` (`unix:///...`, a proxy).
+    pub fn set_docker_host(&mut self, host: &str) {
+        self.docker_host = Some(host.to_owned());
+    }
+
+    /// The metrics port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts `stackd watch DIR --state-dir S --metrics-addr 127.0.0.1:PORT
+    /// EXTRA...` and waits until `/healthz` answers.
+    pub fn start(&mut self, extra: &[&str]) -> Result<()> {
+        if self.child.is_some() {
+            bail!("the controller is already running");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let mut command = Command::new(&self.stackd);
+        command
+            .arg("watch")
+            .arg(self.dir())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("STACKD_E2E_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_PROFILES")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if let Some(host) = &self.docker_host {
+            command.env("DOCKER_HOST", host);
+        }
+        self.child = Some(command.spawn().context("spawning stackd watch")?);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_get(self.port, "/healthz").is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    bail!("stackd watch exited ({status}) at start:\n{}", self.log());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "stackd watch did not serve /healthz within 30 s:\n{}",
+            self.log()
+        )
+    }
+
+    /// The controller's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends SIGTERM and waits (up to 30 s) for the controller to exit.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the controller is not running");
+        };
+        let pid = child.id().to_string();
+        run(
+            {
+                let mut kill = Command::new("kill");
+                kill.args(["-TERM", &pid]);
+                kill
+            },
+            Duration::from_secs(5),
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!(
+                    "stackd watch did not exit within 30 s of SIGTERM:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the controller with SIGKILL (a crash) and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// `stackd status NAME --format json` from the state directory; `None`
+    /// while the stack has no status file yet.
+    pub fn status(&self, stack: &str) -> Result<Option<Value>> {
+        let mut command = Command::new(&self.stackd);
+        command
+            .arg("status")
+            .arg(stack)
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(["--format", "json"]);
+        let out = run(command, COMMAND_DEADLINE)?;
+        if !out.success() {
+            return Ok(None);
+        }
+        Ok(Some(serde_json::from_str(&out.stdout).with_context(
+            || format!("stackd status printed no JSON: {out}"),
+        )?))
+    }
+
+    /// The status of condition `kind` (`Ready`, `Stalled`, ...) with its reason.
+    pub fn condition(&self, stack: &str, kind: &str) -> Result<Option<(String, String)>> {
+        let Some(status) = self.status(stack)? else {
+            return Ok(None);
+        };
+        Ok(condition_of(&status, kind))
+    }
+
+    /// Waits until `stack`'s status has condition `kind` True; returns the status.
+    pub fn wait_condition(&self, stack: &str, kind: &str, within: Duration) -> Result<Value> {
+        let deadline = Instant::now() + within;
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(status) = self.status(stack)? {
+                if condition_of(&status, kind).is_some_and(|(s, _)| s == "True") {
+                    return Ok(status);
+                }
+                last = Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "{stack}: {kind} not True within {within:?}; last status {last:#?}\nlog:\n{}",
+            self.log()
+        )
+    }
+
+    /// The `/metrics` page.
+    pub fn metrics(&self) -> Result<String> {
+        http_get(self.port, "/metrics")
+    }
+
+    /// The value of the sample whose name and labels start with `prefix`
+    /// (`stackd_source_errors_total{kind="parse",stack="x"}`); labels print
+    /// sorted by name.
+    pub fn metric(&self, prefix: &str) -> Result<Option<f64>> {
+        Ok(self
+            .metrics()?
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// The containers of `stack`.
+    pub fn containers(&self, stack: &str) -> Result<Vec<Container>> {
+        containers_with_label(&format!("{PROJECT_LABEL}={stack}"))
+    }
+
+    fn cleanup(&mut self) {
+        let _ = self.kill();
+        let containers: Vec<String> = listed(&["ps", "-a", "--format", "{{.Names}}"])
+            .into_iter()
+            .filter(|n| n.starts_with(&self.prefix) || n.contains(&format!("_{}", self.prefix)))
+            .collect();
+        for container in &containers {
+            remove(&["rm", "-f", "-v", container]);
+        }
+        for network in listed(&["network", "ls", "--format", "{{.Name}}"]) {
+            if network.starts_with(&self.prefix) {
+                remove(&["network", "rm", &network]);
+            }
+        }
+        for volume in listed(&["volume", "ls", "-q"]) {
+            if volume.starts_with(&self.prefix) {
+                remove(&["volume", "rm", "-f", &volume]);
+            }
+        }
+    }
+}
+
+impl Drop for WatchDir {
+    fn drop(&mut self) {
+        if std::env::var("STACKD_E2E_KEEP_LOG").is_ok() {
+            eprintln!("stackd watch log:\n{}", self.log());
+        }
+        self.cleanup();
+    }
+}
+
+fn condition_of(status: &Value, kind: &str) -> Option<(String, String)> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `docker` with arguments, failing on a non-zero exit.
+pub fn docker_ok(args: &[&str]) -> Result<String> {
+    Ok(docker(args)?.ok()?.stdout)
+}
