@@ -437,23 +437,29 @@ impl Controller {
         }
     }
 
+    /// Takes the stack down: everything labelled with its project name,
+    /// named volumes kept. A stack whose files never loaded is taken down by
+    /// name alone, as `stackd down -p NAME` does.
     async fn teardown(&self, name: &str, desired: Option<Arc<DesiredStack>>) -> Outcome {
-        let project_name = desired.as_ref().map_or(name, |d| d.project.name.as_str());
-        let observed = match self.observe_named(project_name, desired.as_deref()).await {
+        let (project, meta) = match &desired {
+            Some(d) => (d.project.clone(), d.meta.clone()),
+            None => (
+                crate::model::Project {
+                    name: name.to_owned(),
+                    ..crate::model::Project::default()
+                },
+                crate::docker::ProjectMeta::default(),
+            ),
+        };
+        let observed = match self.backend.observe(&project, true).await {
             Ok(observed) => observed,
             Err(error) => return engine_failure(error),
         };
-        let plan = plan::plan_down(
-            project_name,
-            desired.as_ref().map(|d| &d.project),
-            &observed,
-            false,
-        );
-        if let Some(desired) = &desired {
-            if let Err(error) = self.run_plan(&plan, desired).await {
-                return exec_failure(&error);
-            }
+        let plan = plan::plan_down(&project.name, Some(&project), &observed, false);
+        if let Err(error) = self.execute(&plan, &project, &meta).await {
+            return exec_failure(&error);
         }
+        tracing::info!(stack = name, "torn down (named volumes kept)");
         self.lock().remove(name);
         self.queue.forget(name);
         self.metrics.forget_stack(name);
@@ -465,32 +471,27 @@ impl Controller {
         Outcome::Done
     }
 
-    async fn observe_named(
-        &self,
-        project_name: &str,
-        desired: Option<&DesiredStack>,
-    ) -> Result<Observed, crate::docker::Error> {
-        match desired {
-            Some(d) => self.backend.observe(&d.project, true).await,
-            None => {
-                let empty = crate::model::Project {
-                    name: project_name.to_owned(),
-                    ..crate::model::Project::default()
-                };
-                self.backend.observe(&empty, true).await
-            }
-        }
+    async fn run_plan(&self, plan: &Plan, desired: &DesiredStack) -> Result<(), ExecError> {
+        self.execute(plan, &desired.project, &desired.meta).await
     }
 
-    async fn run_plan(&self, plan: &Plan, desired: &DesiredStack) -> Result<(), ExecError> {
+    async fn execute(
+        &self,
+        plan: &Plan,
+        project: &crate::model::Project,
+        meta: &crate::docker::ProjectMeta,
+    ) -> Result<(), ExecError> {
+        if plan.is_empty() {
+            return Ok(());
+        }
         let options = ExecOptions {
             timeout: Some(self.options.reconcile_timeout),
             ..ExecOptions::default()
         };
         execute(
             plan,
-            &desired.project,
-            &desired.meta,
+            project,
+            meta,
             self.backend.as_ref(),
             &options,
             &mut |_| {},
@@ -1121,6 +1122,23 @@ mod tests {
         assert_eq!(rig.fake.volumes().len(), 1, "named volume kept");
         assert!(rig.controller.status("demo").is_none());
         assert!(!rig.metrics.encode().contains("stack=\"demo\""));
+    }
+
+    #[tokio::test]
+    async fn a_stack_whose_files_never_loaded_is_still_torn_down_by_name() {
+        let rig = rig(options());
+        rig.apply(WEB);
+        rig.reconcile().await;
+        // A restarted controller that only ever saw the broken file.
+        let again = Controller::new(rig.fake.clone(), Metrics::new(), options());
+        rig.write("services: {");
+        again.set_source_error(rig.load().unwrap_err());
+        again.reconcile("demo").await;
+        assert_eq!(rig.fake.container_names().len(), 2, "kept while broken");
+        again.delete("demo");
+        again.reconcile("demo").await;
+        assert!(rig.fake.container_names().is_empty());
+        assert_eq!(rig.fake.volumes().len(), 1, "named volume kept");
     }
 
     #[tokio::test]
