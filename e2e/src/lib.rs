@@ -24,9 +24,11 @@ pub use proxy::{
     path_pattern, spacing, strip_version, ApiCall, ApiProxy, Endpoint, Fault, FaultPlan, FaultRule,
     HttpResponse, PathMatch, ProxyOptions, Trigger, UnixHttp,
 };
-pub use stack::{ensure_image, http_get, skip_reason, wait_until, Stack, COMMAND_DEADLINE};
+pub use stack::{
+    ensure_image, holds_for, http_get, skip_reason, wait_until, Stack, COMMAND_DEADLINE,
+};
 pub use time::Timestamp;
-pub use watch::{docker_ok, WatchDir};
+pub use watch::{docker_ok, sum_of, Snapshot, WatchDir};
 
 /// The test image every stack runs on (built by `e2e/image/build.sh`).
 pub const IMAGE: &str = "stackd-busybox:latest";

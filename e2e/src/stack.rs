@@ -403,6 +403,26 @@ pub fn wait_until(
     }
 }
 
+/// Checks that `check` stays true for all of `period` (polling every
+/// 200 ms): for what must not happen, such as a restart, given time in
+/// which it would have happened.
+pub fn holds_for(
+    period: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if !check()? {
+            bail!("{what} stopped holding after {:?}", started.elapsed());
+        }
+        if started.elapsed() > period {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `GET path` over HTTP/1.0 on 127.0.0.1:`port`; the response body on 200.
 pub fn http_get(port: u16, path: &str) -> Result<String> {
     use std::io::{Read, Write};

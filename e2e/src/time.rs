@@ -59,6 +59,17 @@ impl Timestamp {
         })
     }
 
+    /// The current time of this host's clock (the engine's clock, on a
+    /// local engine): comparable with what the engine records.
+    pub fn now() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self {
+            nanos: i128::try_from(since.as_nanos()).unwrap_or(i128::MAX),
+        }
+    }
+
     /// True for the engine's "never" (any instant before the year 1970).
     pub fn is_never(self) -> bool {
         self.nanos < 0

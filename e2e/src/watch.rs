@@ -2,6 +2,7 @@
 //! directory, a free metrics port, the controller as a child process (through
 //! a proxy when asked), and cleanup of every stack it ran.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use serde_json::Value;
 use crate::cmd::{docker, run, stackd_bin};
 use crate::engine::{containers_with_label, Container, PROJECT_LABEL};
 use crate::stack::{ensure_image, http_get, listed, remove, skip_reason, COMMAND_DEADLINE};
+use crate::time::Timestamp;
 
 /// A directory watched by one `stackd watch` process.
 ///
@@ -113,6 +115,24 @@ impl WatchDir {
         let temp = path.with_extension("swp~");
         std::fs::write(&temp, content)?;
         std::fs::rename(&temp, &path).with_context(|| format!("renaming over {}", path.display()))
+    }
+
+    /// Writes a Stack manifest `stack.yaml` in stack `short`'s folder,
+    /// named as the folder's stack would be, with `spec` (YAML lines
+    /// indented as the children of `spec:`); returns the stack's name.
+    pub fn write_manifest(&self, short: &str, spec: &str) -> Result<String> {
+        let name = self.stack(short);
+        let text = format!(
+            "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata:\n  name: {name}\nspec:\n{spec}"
+        );
+        self.write_file(short, "stack.yaml", &text)?;
+        Ok(name)
+    }
+
+    /// A file outside the watched directory (beside it), for stacks that
+    /// read files from elsewhere (`env_file: ../../shared.env`).
+    pub fn outside_path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
     }
 
     /// Deletes stack `short`'s folder.
@@ -290,6 +310,109 @@ impl WatchDir {
             .and_then(|v| v.parse().ok()))
     }
 
+    /// The sum of every sample of metric `name` (a counter or gauge, not a
+    /// histogram's parts) labelled `stack="<stack>"`; 0 when there is none.
+    pub fn metric_sum(&self, name: &str, stack: &str) -> Result<f64> {
+        let text = self.metrics()?;
+        Ok(sum_of(&text, name, stack))
+    }
+
+    /// How many reconciles of `stack` finished, whatever their result.
+    pub fn reconciles(&self, stack: &str) -> Result<f64> {
+        self.metric_sum("stackd_reconcile_total", stack)
+    }
+
+    /// Waits until `stack`'s reconcile count has not moved for `quiet`
+    /// (the reconciles a start or a change set off are over); returns it.
+    pub fn settled_reconciles(
+        &self,
+        stack: &str,
+        quiet: Duration,
+        within: Duration,
+    ) -> Result<f64> {
+        let deadline = Instant::now() + within;
+        let mut last = self.reconciles(stack)?;
+        let mut since = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.reconciles(stack)?;
+            if now != last {
+                last = now;
+                since = Instant::now();
+            } else if since.elapsed() >= quiet {
+                return Ok(now);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{stack}: reconciles did not settle within {within:?} (at {now})\nlog:\n{}",
+                    self.log()
+                );
+            }
+        }
+    }
+
+    /// Waits until `stack` is Ready with `observedGeneration` at least
+    /// `generation` (a change was applied, not only the state before it
+    /// reported); returns the status.
+    pub fn wait_ready_at(&self, stack: &str, generation: u64, within: Duration) -> Result<Value> {
+        let deadline = Instant::now() + within;
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(status) = self.status(stack)? {
+                let observed = status["observedGeneration"].as_u64().unwrap_or_default();
+                let ready = condition_of(&status, "Ready").is_some_and(|(s, _)| s == "True");
+                if ready && observed >= generation {
+                    return Ok(status);
+                }
+                last = Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "{stack}: not Ready at generation {generation} within {within:?}; last status {last:#?}\nlog:\n{}",
+            self.log()
+        )
+    }
+
+    /// Waits until `stack` has no status file (its stack was torn down).
+    pub fn wait_status_gone(&self, stack: &str, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.status(stack)?.is_none() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "{stack}: status file still there after {within:?}\nlog:\n{}",
+            self.log()
+        )
+    }
+
+    /// `GET /readyz`: the body on 200, an error otherwise.
+    pub fn readyz(&self) -> Result<String> {
+        http_get(self.port, "/readyz")
+    }
+
+    /// Each container of `stack` by name: id, state and start time, to
+    /// compare before and after (nothing recreated, nothing restarted).
+    pub fn snapshot(&self, stack: &str) -> Result<BTreeMap<String, Snapshot>> {
+        Ok(self
+            .containers(stack)?
+            .into_iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    Snapshot {
+                        id: c.id.clone(),
+                        status: c.status.clone(),
+                        started_at: c.started_at,
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// The containers of `stack`.
     pub fn containers(&self, stack: &str) -> Result<Vec<Container>> {
         containers_with_label(&format!("{PROJECT_LABEL}={stack}"))
@@ -324,6 +447,31 @@ impl Drop for WatchDir {
         }
         self.cleanup();
     }
+}
+
+/// What [`WatchDir::snapshot`] records of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Full id: a new one means the container was recreated.
+    pub id: String,
+    /// `.State.Status`.
+    pub status: String,
+    /// `.State.StartedAt`: a later one means it was (re)started.
+    pub started_at: Timestamp,
+}
+
+/// The sum of the samples of `name` labelled `stack="<stack>"` in a
+/// text-format scrape.
+pub fn sum_of(text: &str, name: &str, stack: &str) -> f64 {
+    let head = format!("{name}{{");
+    let label = format!("stack=\"{stack}\"");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(&head))
+        .filter_map(|rest| rest.split_once('}'))
+        // Label values here (names, kinds, results) hold no commas.
+        .filter(|(labels, _)| labels.split(',').any(|pair| pair == label))
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum()
 }
 
 fn condition_of(status: &Value, kind: &str) -> Option<(String, String)> {
