@@ -684,11 +684,13 @@ fn drift_kinds(plan: &Plan) -> Vec<&'static str> {
         .filter(|step| matches!(step.action, plan::Action::StartContainer { .. }))
         .map(|step| {
             let cause = step.cause.as_str();
-            if cause == "missing" || cause.starts_with("scale") {
+            // A container caught half-removed (`docker rm -f` seen by its
+            // `die`) or left dead is one removed or stopped, not changed.
+            if cause == "missing" || cause.starts_with("scale") || cause == "being removed" {
                 "removed"
             } else if cause == "unhealthy" {
                 "unhealthy"
-            } else if cause.starts_with("exited") || cause == "created" {
+            } else if cause.starts_with("exited") || cause == "created" || cause == "dead" {
                 "stopped"
             } else {
                 "config_changed"
@@ -842,6 +844,27 @@ mod tests {
             .find(|l| l.starts_with(prefix))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn drift_kinds_count_a_container_caught_being_removed_as_removed() {
+        let start = |cause: &str| plan::Step {
+            action: plan::Action::StartContainer {
+                name: "demo-web-1".into(),
+            },
+            cause: cause.into(),
+            after: Vec::new(),
+        };
+        let plan = Plan {
+            steps: ["missing", "being removed", "dead", "exited (137)", "changed outside stackd"]
+                .into_iter()
+                .map(start)
+                .collect(),
+        };
+        assert_eq!(
+            drift_kinds(&plan),
+            ["removed", "removed", "stopped", "stopped", "config_changed"]
+        );
     }
 
     #[tokio::test]
