@@ -529,17 +529,18 @@ impl Controller {
         }
         if repair {
             let repairs = drift_kinds(&first);
-            for kind in &repairs {
-                self.metrics.drift_repaired(name, kind);
-            }
-            tracing::info!(stack = name, kinds = ?repairs, "repairing drift");
             let restarts = repairs
                 .iter()
                 .filter(|k| matches!(**k, "stopped" | "unhealthy"))
                 .count();
+            // Braked: nothing is repaired, so nothing is counted.
             if restarts > 0 && self.brake(name, desired, restarts) {
                 return Outcome::Skipped;
             }
+            for kind in &repairs {
+                self.metrics.drift_repaired(name, kind);
+            }
+            tracing::info!(stack = name, kinds = ?repairs, "repairing drift");
         }
         {
             let mut stacks = self.lock();
@@ -1050,6 +1051,14 @@ mod tests {
             starts.push(rig.fake.count(ActionKind::StartContainer));
         }
         assert_eq!(starts, [1, 1, 1, 0, 0, 0], "three restarts, then the brake");
+        assert_eq!(
+            metric_line(
+                &rig.metrics,
+                "stackd_drift_repairs_total{kind=\"stopped\",stack=\"demo\"}"
+            ),
+            Some(3.0),
+            "the restart the brake held back is not counted as a repair"
+        );
         let (stalled, reason) = rig.condition(ConditionType::Stalled);
         assert_eq!(
             (stalled, reason.as_str()),
