@@ -275,6 +275,11 @@ fn a_container_that_keeps_failing_stalls_its_stack_instead_of_restarting_forever
         watch.condition(&stack, "Stalled")?,
         Some(("True".into(), "CrashLoop".into()))
     );
+    // The controller's default: five restarts within ten minutes.
+    let restarts = watch.metric(&format!(
+        "stackd_drift_repairs_total{{kind=\"unhealthy\",stack=\"{stack}\"}}"
+    ))?;
+    assert_eq!(restarts, Some(5.0), "{}", watch.metrics()?);
     Ok(())
 }
 
