@@ -40,7 +40,10 @@ fn wait_repaired(
             }
         }
         if std::time::Instant::now() > deadline {
-            bail!("{name} not repaired within {REPAIR:?}\nlog:\n{}", watch.log());
+            bail!(
+                "{name} not repaired within {REPAIR:?}\nlog:\n{}",
+                watch.log()
+            );
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -131,11 +134,14 @@ fn containers_removed_stopped_or_killed_by_hand_are_restored_from_events() -> Re
         Ok(sum)
     };
     assert_eq!(total("removed")?, TRIALS as f64, "{}", watch.metrics()?);
-    assert_eq!(total("stopped")?, 2.0 * TRIALS as f64, "{}", watch.metrics()?);
+    assert_eq!(
+        total("stopped")?,
+        2.0 * TRIALS as f64,
+        "{}",
+        watch.metrics()?
+    );
     for stack in &stacks {
-        let (ready, _) = watch
-            .condition(stack, "Ready")?
-            .context("a status file")?;
+        let (ready, _) = watch.condition(stack, "Ready")?.context("a status file")?;
         assert_eq!(ready, "True", "{stack}");
     }
     Ok(())
@@ -262,14 +268,10 @@ fn a_container_that_keeps_failing_stalls_its_stack_instead_of_restarting_forever
     // Unhealthy all along, yet not restarted again.
     let name = format!("{stack}-web-1");
     let braked = wait_repaired(&watch, &name, |_| true)?;
-    holds_for(
-        Duration::from_secs(6),
-        "no restart after the brake",
-        || {
-            let now = inspect_container(&name)?.context("the container stays")?;
-            Ok(now.id == braked.id && now.started_at == braked.started_at)
-        },
-    )
+    holds_for(Duration::from_secs(6), "no restart after the brake", || {
+        let now = inspect_container(&name)?.context("the container stays")?;
+        Ok(now.id == braked.id && now.started_at == braked.started_at)
+    })
     .with_context(|| watch.log())?;
     assert_eq!(
         watch.condition(&stack, "Stalled")?,
@@ -320,16 +322,23 @@ fn a_suspended_stack_is_left_as_it_is_until_resumed() -> Result<()> {
             .is_some_and(|s| s["suspended"] == true && s["generation"] == 2))
     })?;
     docker_ok(&["rm", "-f", &db])?;
-    holds_for(Duration::from_secs(4), "nothing changes while suspended", || {
-        let web_now = inspect_container(&web)?.context("web stays")?;
-        Ok(web_now.id == web_before.id && inspect_container(&db)?.is_none())
-    })
+    holds_for(
+        Duration::from_secs(4),
+        "nothing changes while suspended",
+        || {
+            let web_now = inspect_container(&web)?.context("web stays")?;
+            Ok(web_now.id == web_before.id && inspect_container(&db)?.is_none())
+        },
+    )
     .with_context(|| watch.log())?;
 
     watch.write_manifest("s", &suspendable(false, "2"))?;
     watch.wait_ready_at(&stack, 3, CONVERGE)?;
     let web_after = wait_repaired(&watch, &web, |_| true)?;
-    assert_ne!(web_after.id, web_before.id, "the edit made while suspended applies");
+    assert_ne!(
+        web_after.id, web_before.id,
+        "the edit made while suspended applies"
+    );
     assert_eq!(web_after.env("V").as_deref(), Some("2"));
     assert!(inspect_container(&db)?.is_some_and(|c| c.is_running()));
     let status = watch.status(&stack)?.context("a status")?;
