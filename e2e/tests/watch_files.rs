@@ -143,7 +143,9 @@ fn editing_dotenv_or_an_env_file_reconciles_the_stack() -> Result<()> {
     assert_eq!(env("MODE")?.as_deref(), Some("a"));
     assert_eq!(env("SHARED")?.as_deref(), Some("x"));
 
-    let edits: [(&dyn Fn() -> Result<()>, &str, &str); 3] = [
+    // An edit, the variable it changes, and the value it sets.
+    type Edit<'a> = (&'a dyn Fn() -> Result<()>, &'a str, &'a str);
+    let edits: [Edit; 3] = [
         (
             &|| watch.write_file("env", ".env", "TAG=two\n"),
             "TAG",

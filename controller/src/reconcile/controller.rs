@@ -857,10 +857,16 @@ mod tests {
             after: Vec::new(),
         };
         let plan = Plan {
-            steps: ["missing", "being removed", "dead", "exited (137)", "changed outside stackd"]
-                .into_iter()
-                .map(start)
-                .collect(),
+            steps: [
+                "missing",
+                "being removed",
+                "dead",
+                "exited (137)",
+                "changed outside stackd",
+            ]
+            .into_iter()
+            .map(start)
+            .collect(),
         };
         assert_eq!(
             drift_kinds(&plan),
