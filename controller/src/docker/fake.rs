@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::container_wait::{Sample, Watch};
 use super::engine::{declares_health, expected_replicas, familiar};
 use super::spec::{self, ContainerSpec};
 use super::status::{evaluate, Progress};
@@ -708,7 +709,8 @@ impl FakeBackend {
                 state.containers.insert(to.clone(), container);
                 Ok(())
             }
-            Action::WaitFor { .. } => Ok(()),
+            // Waits and delays take time: `apply` runs them, not this.
+            Action::WaitFor { .. } | Action::WaitContainer { .. } | Action::Delay { .. } => Ok(()),
             Action::RemoveNetwork { network } => {
                 let name = network_name(project, network);
                 if project.networks.get(network).is_some_and(|n| n.external) {
@@ -830,6 +832,63 @@ impl FakeBackend {
     }
 }
 
+impl FakeBackend {
+    /// One look at a container for [`Action::WaitContainer`]; the fake
+    /// engine never restarts containers by itself.
+    fn sample(
+        &self,
+        project: &Project,
+        action: &Action,
+        name: &str,
+    ) -> Result<Option<Sample>, Error> {
+        let mut state = self.lock();
+        if let Some(status) = state.injected(Some(ActionKind::WaitContainer)) {
+            return Err(action_error(
+                project,
+                action,
+                server_error(status, "injected failure"),
+            ));
+        }
+        Ok(state.containers.get(name).map(|c| {
+            let (state, health) = c.current(Instant::now());
+            Sample {
+                state,
+                health,
+                restarts: 0,
+            }
+        }))
+    }
+
+    async fn wait_container(&self, project: &Project, action: &Action) -> Result<(), Error> {
+        let Action::WaitContainer {
+            service,
+            name,
+            condition,
+            monitor,
+        } = action
+        else {
+            return Ok(());
+        };
+        let declares = project.services.get(service).is_some_and(declares_health);
+        let mut watch = Watch::new(
+            service,
+            name,
+            *condition,
+            *monitor,
+            declares,
+            Instant::now(),
+        );
+        loop {
+            let sample = self.sample(project, action, name)?;
+            match watch.look(sample, Instant::now()) {
+                Progress::Met => return Ok(()),
+                Progress::Failed(error) => return Err(error),
+                Progress::Pending => tokio::time::sleep(self.poll_interval).await,
+            }
+        }
+    }
+}
+
 fn observed(c: &FakeContainer, now: Instant) -> ObservedContainer {
     let (state, health) = c.current(now);
     let label = |key: &str| c.labels.get(key).cloned().unwrap_or_default();
@@ -886,6 +945,11 @@ impl Backend for FakeBackend {
             let result = match action {
                 Action::WaitFor { service, condition } => {
                     self.wait_impl(project, service, *condition, None).await
+                }
+                Action::WaitContainer { .. } => self.wait_container(project, action).await,
+                Action::Delay { duration, .. } => {
+                    tokio::time::sleep(*duration).await;
+                    Ok(())
                 }
                 _ => self.apply_now(project, meta, action),
             };

@@ -513,6 +513,7 @@ impl Controller {
             force_recreate: false,
             restart_unhealthy: true,
             replace: tampered,
+            ..UpOptions::default()
         };
         let observed = match self.backend.observe(project, false).await {
             Ok(observed) => observed,
