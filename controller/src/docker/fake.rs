@@ -171,6 +171,7 @@ struct State {
     failures: VecDeque<Failure>,
     delays: BTreeMap<ActionKind, Duration>,
     behaviours: BTreeMap<String, Behaviour>,
+    config_behaviours: BTreeMap<String, Behaviour>,
     next_id: u64,
 }
 
@@ -255,6 +256,14 @@ impl FakeBackend {
     /// service with a healthcheck becomes healthy at once, others just run.
     pub fn set_behaviour(&self, service: &str, behaviour: Behaviour) {
         self.lock().behaviours.insert(service.to_owned(), behaviour);
+    }
+
+    /// Sets what containers created with config hash `hash` do, over their
+    /// service's behaviour (one version of a service healthy, another not).
+    pub fn set_config_behaviour(&self, hash: &str, behaviour: Behaviour) {
+        self.lock()
+            .config_behaviours
+            .insert(hash.to_owned(), behaviour);
     }
 
     /// Puts an image on the engine; returns its id.
@@ -624,7 +633,9 @@ impl FakeBackend {
                         );
                     }
                 }
-                let behaviour = state.behaviours.get(service).copied().unwrap_or_else(|| {
+                let by_config = state.config_behaviours.get(hash).copied();
+                let by_service = by_config.or_else(|| state.behaviours.get(service).copied());
+                let behaviour = by_service.unwrap_or_else(|| {
                     if project.services.get(service).is_some_and(declares_health) {
                         Behaviour::HealthyAfter(Duration::ZERO)
                     } else {
