@@ -336,3 +336,26 @@ fn rolling_steps_serialize_with_durations_in_seconds() {
     assert_eq!(delay["seconds"], 1.5);
     assert!(plan.to_string().contains("delay web 1.5s"));
 }
+
+#[test]
+fn a_rolling_update_interrupted_midway_removes_its_leftover_and_starts_that_batch_again() {
+    let old = project(ROLLING);
+    let new = project(&v2(ROLLING));
+    // A crash in batch 2, after the new container passed, before the old
+    // one went: replica 1 is done, 2 and 3 are not.
+    let (mut observed, temp) = failed_midway(&old, &new);
+    observed.containers.last_mut().unwrap().health = Some(Health::Healthy);
+    let plan = up(&new, &observed);
+    assert_respects_order(&plan);
+    let removed = index_of(&plan, &format!("remove container {}", temp.name));
+    let created = index_of(&plan, &format!("create container {}", temp.name));
+    assert!(waits_for(&plan, created, removed), "{plan:#}");
+    assert_eq!(
+        plan.steps
+            .iter()
+            .filter(|s| matches!(s.action, Action::WaitContainer { .. }))
+            .count(),
+        2,
+        "replicas 2 and 3 are rolled out, replica 1 is kept"
+    );
+}

@@ -76,6 +76,11 @@ impl Controller {
             };
             tracing::info!(stack = name, steps = plan.steps.len(), "rolling back");
             let Err(error) = self.run_plan(&plan, &view).await else {
+                // What runs now is this spec as held: later plans against
+                // it are drift repairs, braked like any.
+                if let Some(entry) = self.lock().get_mut(name) {
+                    entry.converged_on = Some(view.spec_hash.clone());
+                }
                 break;
             };
             match update_failure(&plan, &view.project, &error) {
