@@ -52,7 +52,7 @@ pub(super) async fn after_update(
         let service = failure.service.clone();
         match failure.action {
             FailureAction::Pause => {
-                options.paused.insert(service.clone());
+                options.paused_updates.insert(service.clone());
             }
             _ => {
                 let hash = run.meta.config_hash(&service)?.to_owned();
@@ -72,7 +72,7 @@ pub(super) async fn after_update(
         match failed_update(&plan, run.project, &result) {
             Some(next)
                 if !options.held.contains_key(&next.service)
-                    && !options.paused.contains(&next.service) =>
+                    && !options.paused_updates.contains(&next.service) =>
             {
                 failure = next;
             }

@@ -23,7 +23,7 @@
 //!   failure). What happens next is `failure_action`'s: `rollback` (the
 //!   default for a service with `update_config`) or `pause`, which the
 //!   caller carries out by planning again with [`super::UpOptions::held`] or
-//!   [`super::UpOptions::paused`]; `continue` is treated as a failed
+//!   [`super::UpOptions::paused_updates`]; `continue` is treated as a failed
 //!   reconcile, retried with backoff. [`rollout_of`] tells the caller which
 //!   service a failed step was rolling out.
 //! - Without `update_config` nothing here applies: replacements keep the

@@ -103,11 +103,11 @@ pub struct UpOptions {
     /// failed: while the service's config still has that hash, its
     /// containers are kept whatever config they run (a stopped one is
     /// started again) and new ones left from the update are removed. A
-    /// rollback plan: see [`super::rolling`].
+    /// rollback plan (see [`super::Rollout`]).
     pub held: BTreeMap<String, String>,
     /// Services whose failed rolling update is paused: their containers
     /// are left exactly as they are.
-    pub paused: BTreeSet<String>,
+    pub paused_updates: BTreeSet<String>,
 }
 
 /// The steps that make the engine run `project`, given what it runs now.
@@ -459,7 +459,7 @@ impl<'a> Planner<'a> {
     /// Decides the fate of every container number of one service.
     fn decide(&self, spec: &Spec<'a>, decided: &BTreeMap<&str, Decision<'a>>) -> Decision<'a> {
         let mut decision = Decision::default();
-        if self.options.paused.contains(spec.name) {
+        if self.options.paused_updates.contains(spec.name) {
             decision.kept = self
                 .observed
                 .containers

@@ -8,7 +8,7 @@
 //! config when the controller saw one converge (so containers already
 //! updated are replaced back, batch by batch), else with the failed config
 //! but keeping what runs ([`crate::plan::UpOptions::held`]). With `pause`
-//! it is left as it is ([`crate::plan::UpOptions::paused`]). Either way the
+//! it is left as it is ([`crate::plan::UpOptions::paused_updates`]). Either way the
 //! stack is Stalled (`RolledBack` or `UpdatePaused`) and the failed config
 //! is not tried again until the stack's spec changes. Holds live in memory:
 //! a restarted controller tries the update once more.
@@ -144,7 +144,7 @@ impl Rollouts {
     pub(crate) fn apply(&self, options: &mut UpOptions) {
         for (service, hold) in &self.holds {
             if hold.paused {
-                options.paused.insert(service.clone());
+                options.paused_updates.insert(service.clone());
             } else {
                 options
                     .held

@@ -314,7 +314,7 @@ fn a_paused_service_is_left_exactly_as_it_is() {
     let (mut observed, _) = failed_midway(&old, &new);
     observed.containers[2].state = ContainerState::Exited(137);
     let paused = UpOptions {
-        paused: ["web".to_string()].into(),
+        paused_updates: ["web".to_string()].into(),
         ..UpOptions::default()
     };
     assert!(plan_up(&new, &observed, &paused).unwrap().is_empty());

@@ -55,7 +55,7 @@ impl Controller {
                 entry.rollouts.record(&failure, &view, &stamp);
                 let mut options = UpOptions {
                     held: Default::default(),
-                    paused: Default::default(),
+                    paused_updates: Default::default(),
                     ..base.clone()
                 };
                 entry.rollouts.apply(&mut options);
