@@ -44,10 +44,11 @@ fn web(v: u32, healthy: bool, low: u16) -> String {
 }
 
 /// The first port of a run of `PORTS` free loopback ports, looked for from
-/// a place that depends on the process id so parallel runs differ.
-fn free_port_range() -> Result<u16> {
-    let start = 20_000 + (std::process::id() % 2_000) as u16 * 10;
-    for low in (start..40_000).step_by(usize::from(PORTS)) {
+/// a place that depends on the process id so parallel runs differ; `slot`
+/// keeps the tests of this binary (one process) apart.
+fn free_port_range(slot: u16) -> Result<u16> {
+    let start = 20_000 + (std::process::id() % 1_000) as u16 * 4 * PORTS + slot * PORTS;
+    for low in (start..50_000).step_by(usize::from(2 * PORTS)) {
         let free = (low..low + PORTS).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
         if free {
             return Ok(low);
@@ -202,7 +203,7 @@ fn a_start_first_update_never_leaves_the_service_without_a_replica_and_a_failing
     let Some(mut watch) = WatchDir::new("rolling")? else {
         return Ok(());
     };
-    let low = free_port_range()?;
+    let low = free_port_range(0)?;
     let stack = watch.write_compose("web", &web(1, true, low))?;
     watch.start(&[])?;
     watch.wait_condition(&stack, "Ready", Duration::from_secs(90))?;
@@ -291,7 +292,7 @@ fn stackd_up_rolls_back_an_update_that_never_becomes_healthy_and_fails_naming_th
     let Some(stack) = Stack::new("rolling-up")? else {
         return Ok(());
     };
-    let low = free_port_range()?;
+    let low = free_port_range(1)?;
     stack.write_compose(&web(1, true, low))?;
     stack.up()?;
     let before: Vec<String> = stack.service("web")?.into_iter().map(|c| c.id).collect();
