@@ -810,3 +810,68 @@ async fn events_report_a_container_killed_and_removed_by_hand() {
         assert!(seen.contains(&kind), "{kind:?} missing from {seen:?}");
     }
 }
+
+#[tokio::test]
+async fn a_container_wait_sees_health_and_a_crash_within_the_monitor_period() {
+    if !enabled() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let check = |test: &str| json!({"test": ["CMD-SHELL", test], "interval": "500ms", "timeout": "2s", "retries": 1});
+    let project = scratch.project(json!({
+        "services": {
+            "good": {"image": IMAGE, "command": ["sleep", "300"], "healthcheck": check("true")},
+            "bad": {"image": IMAGE, "command": ["sleep", "300"], "healthcheck": check("false")},
+            "crashy": {"image": IMAGE, "command": ["sh", "-c", "sleep 1; exit 1"], "restart": "always"},
+        },
+    }));
+    let meta = scratch.meta(&project);
+    let backend = DockerBackend::new();
+    for service in ["good", "bad", "crashy"] {
+        apply_all(
+            &backend,
+            &project,
+            &meta,
+            &[create(&project, service, 1), start(&project, service)],
+        )
+        .await;
+    }
+    let wait = |service: &str, condition, monitor| Action::WaitContainer {
+        service: service.into(),
+        name: format!("{}-{service}-1", project.name),
+        condition,
+        monitor: Duration::from_secs(monitor),
+    };
+    let started = Instant::now();
+    backend
+        .apply(&project, &meta, &wait("good", Condition::ServiceHealthy, 2))
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2), "monitored");
+    let err = backend
+        .apply(&project, &meta, &wait("bad", Condition::ServiceHealthy, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "unhealthy", "{err}");
+    // Running at first, then exits and is restarted by the engine.
+    let err = backend
+        .apply(
+            &project,
+            &meta,
+            &wait("crashy", Condition::ServiceStarted, 10),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.reason(), "restarted" | "exited_with_error"),
+        "{err}"
+    );
+    let gone = Action::WaitContainer {
+        service: "good".into(),
+        name: format!("{}-nothing-1", project.name),
+        condition: Condition::ServiceStarted,
+        monitor: Duration::ZERO,
+    };
+    let err = backend.apply(&project, &meta, &gone).await.unwrap_err();
+    assert_eq!(err.reason(), "container_missing", "{err}");
+}

@@ -53,7 +53,7 @@ fn load_strict(options: &LoadOptions, err: &mut dyn Write) -> Result<Loaded, Cli
 /// Observes cheaply first (containers and images only); only a plan that
 /// changes something needs networks and volumes listed, and is made again
 /// with them. A project that is already converged costs two list calls.
-async fn observe_and_plan(
+pub(super) async fn observe_and_plan(
     backend: &DockerBackend,
     project: &Project,
     options: &plan::UpOptions,
@@ -70,7 +70,7 @@ async fn observe_and_plan(
 
 /// Runs a plan, drawing progress on stderr. The executor reports events
 /// over a channel so that drawing (which holds stderr) stays on this task.
-async fn run_plan(
+pub(super) async fn run_plan(
     backend: &DockerBackend,
     project: &Project,
     meta: &ProjectMeta,
@@ -134,7 +134,15 @@ pub(super) fn up(global: &GlobalArgs, args: &UpArgs, err: &mut dyn Write) -> Res
         if plan.is_empty() {
             return Ok(());
         }
-        run_plan(&backend, &project, &meta, &plan, timeout, err).await
+        let result = run_plan(&backend, &project, &meta, &plan, timeout, err).await;
+        let run = super::rollback::Run {
+            backend: &backend,
+            project: &project,
+            meta: &meta,
+            options: &up_options,
+            timeout,
+        };
+        super::rollback::after_update(&run, &plan, result, err).await
     })
 }
 

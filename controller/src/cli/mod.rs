@@ -16,6 +16,7 @@ mod config;
 mod crd;
 mod engine;
 mod progress;
+mod rollback;
 mod status;
 mod validate;
 mod watch;
@@ -458,6 +459,15 @@ pub enum CliError {
     /// Executing the plan failed.
     #[error(transparent)]
     Execute(#[from] crate::reconcile::execute::ExecError),
+    /// A rolling update's new containers never became healthy; the
+    /// update was rolled back (or, with `failure_action: pause`, left).
+    #[error("{message}")]
+    UpdateFailed {
+        /// The service whose update failed first.
+        service: String,
+        /// Every failed update: the service, why, and what was done.
+        message: String,
+    },
     /// A state file could not be read.
     #[error(transparent)]
     StateFile(#[from] crate::reconcile::state_file::StateFileError),

@@ -82,6 +82,16 @@ fn describe(step: &Step, project: &str) -> (String, &'static str, &'static str) 
             };
             (format!("Service {service}"), "Waiting", done)
         }
+        Action::WaitContainer {
+            name, condition, ..
+        } => {
+            let done = match condition {
+                Condition::ServiceHealthy => "Healthy",
+                _ => "Running",
+            };
+            (format!("Container {}", final_name(name)), "Waiting", done)
+        }
+        Action::Delay { service, .. } => (format!("Service {service}"), "Pausing", "Resumed"),
     }
 }
 

@@ -37,7 +37,7 @@ pub struct DockerBackend {
     host: Option<String>,
     client: OnceCell<Docker>,
     pull_timeout: Duration,
-    poll_interval: Duration,
+    pub(super) poll_interval: Duration,
 }
 
 impl Default for DockerBackend {
@@ -271,6 +271,11 @@ impl DockerBackend {
                 .map_err(mapped),
             Action::WaitFor { service, condition } => {
                 self.wait_impl(project, service, *condition, None).await
+            }
+            Action::WaitContainer { .. } => self.wait_container(project, action).await,
+            Action::Delay { duration, .. } => {
+                tokio::time::sleep(*duration).await;
+                Ok(())
             }
             Action::RemoveNetwork { network } => {
                 self.remove_network(project, action, network).await

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::container_wait::{Sample, Watch};
 use super::engine::{declares_health, expected_replicas, familiar};
 use super::spec::{self, ContainerSpec};
 use super::status::{evaluate, Progress};
@@ -170,6 +171,7 @@ struct State {
     failures: VecDeque<Failure>,
     delays: BTreeMap<ActionKind, Duration>,
     behaviours: BTreeMap<String, Behaviour>,
+    config_behaviours: BTreeMap<String, Behaviour>,
     next_id: u64,
 }
 
@@ -254,6 +256,14 @@ impl FakeBackend {
     /// service with a healthcheck becomes healthy at once, others just run.
     pub fn set_behaviour(&self, service: &str, behaviour: Behaviour) {
         self.lock().behaviours.insert(service.to_owned(), behaviour);
+    }
+
+    /// Sets what containers created with config hash `hash` do, over their
+    /// service's behaviour (one version of a service healthy, another not).
+    pub fn set_config_behaviour(&self, hash: &str, behaviour: Behaviour) {
+        self.lock()
+            .config_behaviours
+            .insert(hash.to_owned(), behaviour);
     }
 
     /// Puts an image on the engine; returns its id.
@@ -623,7 +633,9 @@ impl FakeBackend {
                         );
                     }
                 }
-                let behaviour = state.behaviours.get(service).copied().unwrap_or_else(|| {
+                let by_config = state.config_behaviours.get(hash).copied();
+                let by_service = by_config.or_else(|| state.behaviours.get(service).copied());
+                let behaviour = by_service.unwrap_or_else(|| {
                     if project.services.get(service).is_some_and(declares_health) {
                         Behaviour::HealthyAfter(Duration::ZERO)
                     } else {
@@ -708,7 +720,8 @@ impl FakeBackend {
                 state.containers.insert(to.clone(), container);
                 Ok(())
             }
-            Action::WaitFor { .. } => Ok(()),
+            // Waits and delays take time: `apply` runs them, not this.
+            Action::WaitFor { .. } | Action::WaitContainer { .. } | Action::Delay { .. } => Ok(()),
             Action::RemoveNetwork { network } => {
                 let name = network_name(project, network);
                 if project.networks.get(network).is_some_and(|n| n.external) {
@@ -830,6 +843,63 @@ impl FakeBackend {
     }
 }
 
+impl FakeBackend {
+    /// One look at a container for [`Action::WaitContainer`]; the fake
+    /// engine never restarts containers by itself.
+    fn sample(
+        &self,
+        project: &Project,
+        action: &Action,
+        name: &str,
+    ) -> Result<Option<Sample>, Error> {
+        let mut state = self.lock();
+        if let Some(status) = state.injected(Some(ActionKind::WaitContainer)) {
+            return Err(action_error(
+                project,
+                action,
+                server_error(status, "injected failure"),
+            ));
+        }
+        Ok(state.containers.get(name).map(|c| {
+            let (state, health) = c.current(Instant::now());
+            Sample {
+                state,
+                health,
+                restarts: 0,
+            }
+        }))
+    }
+
+    async fn wait_container(&self, project: &Project, action: &Action) -> Result<(), Error> {
+        let Action::WaitContainer {
+            service,
+            name,
+            condition,
+            monitor,
+        } = action
+        else {
+            return Ok(());
+        };
+        let declares = project.services.get(service).is_some_and(declares_health);
+        let mut watch = Watch::new(
+            service,
+            name,
+            *condition,
+            *monitor,
+            declares,
+            Instant::now(),
+        );
+        loop {
+            let sample = self.sample(project, action, name)?;
+            match watch.look(sample, Instant::now()) {
+                Progress::Met => return Ok(()),
+                Progress::Failed(error) => return Err(error),
+                Progress::Pending => tokio::time::sleep(self.poll_interval).await,
+            }
+        }
+    }
+}
+
 fn observed(c: &FakeContainer, now: Instant) -> ObservedContainer {
     let (state, health) = c.current(now);
     let label = |key: &str| c.labels.get(key).cloned().unwrap_or_default();
@@ -886,6 +956,11 @@ impl Backend for FakeBackend {
             let result = match action {
                 Action::WaitFor { service, condition } => {
                     self.wait_impl(project, service, *condition, None).await
+                }
+                Action::WaitContainer { .. } => self.wait_container(project, action).await,
+                Action::Delay { duration, .. } => {
+                    tokio::time::sleep(*duration).await;
+                    Ok(())
                 }
                 _ => self.apply_now(project, meta, action),
             };

@@ -7,6 +7,7 @@
 //! reads container state from list responses and decides whether a wait is
 //! over; both are shared by the real and the fake backend, so the fake
 //! behaves as the engine does.
+mod container_wait;
 mod engine;
 mod events;
 pub mod fake;
@@ -139,6 +140,10 @@ pub enum ActionKind {
     RenameContainer,
     /// [`Action::WaitFor`].
     WaitFor,
+    /// [`Action::WaitContainer`].
+    WaitContainer,
+    /// [`Action::Delay`].
+    Delay,
     /// [`Action::RemoveNetwork`].
     RemoveNetwork,
     /// [`Action::RemoveVolume`].
@@ -158,6 +163,8 @@ impl ActionKind {
             Action::RemoveContainer { .. } => Self::RemoveContainer,
             Action::RenameContainer { .. } => Self::RenameContainer,
             Action::WaitFor { .. } => Self::WaitFor,
+            Action::WaitContainer { .. } => Self::WaitContainer,
+            Action::Delay { .. } => Self::Delay,
             Action::RemoveNetwork { .. } => Self::RemoveNetwork,
             Action::RemoveVolume { .. } => Self::RemoveVolume,
         }
@@ -175,6 +182,8 @@ impl ActionKind {
             Self::RemoveContainer => "remove_container",
             Self::RenameContainer => "rename_container",
             Self::WaitFor => "wait_for",
+            Self::WaitContainer => "wait_container",
+            Self::Delay => "delay",
             Self::RemoveNetwork => "remove_network",
             Self::RemoveVolume => "remove_volume",
         }
@@ -464,6 +473,15 @@ pub enum Error {
         /// The container.
         container: String,
     },
+    /// The engine restarted a container (its restart policy, after a crash)
+    /// while a rolling update watched it.
+    #[error("service {service}: container {container} crashed and was restarted")]
+    Restarted {
+        /// The service.
+        service: String,
+        /// The container.
+        container: String,
+    },
     /// Something waits for a service to be healthy, but it has no healthcheck.
     #[error("service {service}: container {container} has no healthcheck to wait for")]
     NoHealthcheck {
@@ -528,6 +546,7 @@ impl Error {
             Self::Unhealthy { .. } => "unhealthy",
             Self::ExitedWithError { .. } => "exited_with_error",
             Self::ExitedBeforeHealthy { .. } => "exited_before_healthy",
+            Self::Restarted { .. } => "restarted",
             Self::NoHealthcheck { .. } => "no_healthcheck",
             Self::NoContainers { .. } => "no_containers",
             Self::WaitTimedOut { .. } => "wait_timed_out",
@@ -576,7 +595,8 @@ pub(crate) fn action_error(
         (Action::RenameContainer { from: name, .. }, 404)
         | (Action::StartContainer { name }, 404)
         | (Action::StopContainer { name }, 404)
-        | (Action::RemoveContainer { name }, 404) => Error::ContainerMissing {
+        | (Action::RemoveContainer { name }, 404)
+        | (Action::WaitContainer { name, .. }, 404) => Error::ContainerMissing {
             container: name.clone(),
         },
         (Action::StartContainer { name }, _) => Error::StartFailed {
@@ -650,6 +670,8 @@ fn describe(project: &Project, action: &Action) -> (&'static str, String) {
         Action::RemoveContainer { name } => ("remove container", name.clone()),
         Action::RenameContainer { from, to } => ("rename container", format!("{from} to {to}")),
         Action::WaitFor { service, .. } => ("wait for service", service.clone()),
+        Action::WaitContainer { name, .. } => ("wait for container", name.clone()),
+        Action::Delay { service, .. } => ("delay update of service", service.clone()),
         Action::RemoveNetwork { network } => ("remove network", network_name(project, network)),
         Action::RemoveVolume { volume } => ("remove volume", volume_name(project, volume)),
     }

@@ -858,6 +858,7 @@ pub fn check_runnable(project: &Node, host: Option<HostCapacity>) -> Vec<LoadErr
                 ));
             }
         }
+        check_update_config(name, service, &mut findings);
         if let Some(host) = host {
             let limits = service
                 .get("deploy")
@@ -912,6 +913,53 @@ pub fn check_runnable(project: &Node, host: Option<HostCapacity>) -> Vec<LoadErr
     findings
 }
 
+/// `deploy.update_config`, which stackd carries out (compose ignores it):
+/// a known `order` and `failure_action`, and no fixed host port under
+/// `start-first`, where the new container runs beside the old one.
+fn check_update_config(name: &str, service: &Node, findings: &mut Vec<LoadError>) {
+    let Some(update) = service.get("deploy").and_then(|d| d.get("update_config")) else {
+        return;
+    };
+    let order = update.get("order");
+    if let Some(order) = order {
+        let value = text(Some(order)).unwrap_or_default();
+        if !matches!(value.as_str(), "start-first" | "stop-first") {
+            findings.push(invalid(
+                &order.span,
+                format!("services.{name}.deploy.update_config.order: unknown order {value:?} (use \"start-first\" or \"stop-first\")"),
+            ));
+        }
+    }
+    if let Some(action) = update.get("failure_action") {
+        let value = text(Some(action)).unwrap_or_default();
+        if !matches!(value.as_str(), "rollback" | "pause" | "continue") {
+            findings.push(invalid(
+                &action.span,
+                format!("services.{name}.deploy.update_config.failure_action: unknown action {value:?} (use \"rollback\", \"pause\" or \"continue\")"),
+            ));
+        }
+    }
+    if text(order).as_deref() != Some("start-first") {
+        return;
+    }
+    for port in service
+        .get("ports")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+    {
+        let Some(published) = text(port.get("published")).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        if parse_port_range(&published).is_some_and(|(low, high)| low == high) {
+            findings.push(invalid(
+                &port.span,
+                format!("services.{name}: update_config.order start-first starts the new container beside the old one, and both cannot publish host port {published}; publish a port range or use stop-first"),
+            ));
+        }
+    }
+}
+
 fn parse_port_range(text: &str) -> Option<(u32, u32)> {
     match text.split_once('-') {
         Some((low, high)) => Some((low.parse().ok()?, high.parse().ok()?)),
@@ -952,6 +1000,27 @@ mod tests {
         );
         let found = messages(check_runnable(&project, None));
         assert_eq!(found, vec!["compose.yaml:5:13: services.b: host port 8080/tcp is already published by service \"a\""]);
+    }
+
+    #[test]
+    fn update_config_needs_a_known_order_and_action_and_start_first_a_port_range() {
+        let project = tree(
+            "services:\n  a:\n    deploy: {update_config: {order: sideways, failure_action: shrug}}\n  b:\n    ports: [{target: 80, published: '8080'}, {target: 81, published: '9000-9009'}]\n    deploy: {update_config: {order: start-first}}\n",
+        );
+        let found = messages(check_runnable(&project, None));
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].contains("update_config.order: unknown order \"sideways\""));
+        assert!(found[1].contains("failure_action: unknown action \"shrug\""));
+        assert!(
+            found[2].starts_with("compose.yaml:5:13: services.b: update_config.order start-first")
+                && found[2].contains("host port 8080;"),
+            "{}",
+            found[2]
+        );
+        let fine = tree(
+            "services:\n  a:\n    ports: [{target: 80, published: '8080'}]\n    deploy: {update_config: {order: stop-first, failure_action: pause}}\n",
+        );
+        assert!(check_runnable(&fine, None).is_empty());
     }
 
     #[test]

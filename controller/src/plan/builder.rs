@@ -59,12 +59,14 @@ fn container_names(action: &Action) -> Vec<&str> {
         Action::CreateContainer { name, .. }
         | Action::StartContainer { name }
         | Action::StopContainer { name }
-        | Action::RemoveContainer { name } => vec![name],
+        | Action::RemoveContainer { name }
+        | Action::WaitContainer { name, .. } => vec![name],
         Action::RenameContainer { from, to } => vec![from, to],
         Action::CreateNetwork { .. }
         | Action::CreateVolume { .. }
         | Action::EnsureImage { .. }
         | Action::WaitFor { .. }
+        | Action::Delay { .. }
         | Action::RemoveNetwork { .. }
         | Action::RemoveVolume { .. } => Vec::new(),
     }

@@ -14,6 +14,7 @@ mod graph;
 mod hash;
 mod observed;
 mod render;
+mod rolling;
 mod service;
 mod up;
 
@@ -27,13 +28,16 @@ pub use hash::config_hash;
 pub use observed::{
     ContainerState, Health, Observed, ObservedContainer, ObservedNetwork, ObservedVolume,
 };
+pub use rolling::{rollout_of, FailureAction, Order, Rollout};
 pub use service::{
     container_name, desired_replicas, has_healthcheck, image_ref, is_one_shot, parse_condition,
     restart_policy, temporary_name,
 };
 pub use up::{plan_up, UpOptions};
 
-use serde::Serialize;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
 
 /// What a dependent waits for before it starts, as `depends_on.condition` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -108,6 +112,30 @@ pub enum Action {
         /// What to wait for.
         condition: Condition,
     },
+    /// Wait until one container (a rolling update's new container, under
+    /// its temporary name) meets `condition`, then keep watching it until
+    /// `monitor` has passed since the wait began; fails as soon as it
+    /// cannot meet it (unhealthy, exited, restarted, gone).
+    WaitContainer {
+        /// The service it belongs to.
+        service: String,
+        /// Container name.
+        name: String,
+        /// `ServiceHealthy` when the service has a healthcheck, else
+        /// `ServiceStarted` (running).
+        condition: Condition,
+        /// How long the container must keep meeting the condition.
+        #[serde(rename = "monitor_seconds", serialize_with = "seconds")]
+        monitor: Duration,
+    },
+    /// Let time pass between two batches of a rolling update.
+    Delay {
+        /// The service being updated.
+        service: String,
+        /// How long.
+        #[serde(rename = "seconds", serialize_with = "seconds")]
+        duration: Duration,
+    },
     /// Remove a project network (`down`).
     RemoveNetwork {
         /// Key in `networks`, or the engine name for an orphan.
@@ -118,6 +146,22 @@ pub enum Action {
         /// Key in `volumes`, or the engine name for an orphan.
         volume: String,
     },
+}
+
+impl Action {
+    /// True for actions that only wait (on the engine or the clock) and
+    /// change nothing: the executor does not count them against its
+    /// parallelism and cancels them when another step fails.
+    pub fn is_wait(&self) -> bool {
+        matches!(
+            self,
+            Action::WaitFor { .. } | Action::WaitContainer { .. } | Action::Delay { .. }
+        )
+    }
+}
+
+fn seconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64())
 }
 
 /// An action with why it is needed and which earlier steps must finish first.

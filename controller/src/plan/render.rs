@@ -27,9 +27,49 @@ impl fmt::Display for Action {
             Action::RemoveContainer { name } => write!(f, "remove container {name}"),
             Action::RenameContainer { from, to } => write!(f, "rename container {from} → {to}"),
             Action::WaitFor { service, condition } => write!(f, "wait for {service} {condition}"),
+            Action::WaitContainer {
+                name,
+                condition,
+                monitor,
+                ..
+            } => {
+                let state = match condition {
+                    Condition::ServiceHealthy => "healthy",
+                    Condition::ServiceStarted => "running",
+                    Condition::ServiceCompletedSuccessfully => "completed",
+                };
+                write!(f, "wait for container {name} {state}")?;
+                if !monitor.is_zero() {
+                    write!(f, ", monitored {}", duration_text(*monitor))?;
+                }
+                Ok(())
+            }
+            Action::Delay { service, duration } => {
+                write!(f, "delay {service} {}", duration_text(*duration))
+            }
             Action::RemoveNetwork { network } => write!(f, "remove network {network}"),
             Action::RemoveVolume { volume } => write!(f, "remove volume {volume}"),
         }
+    }
+}
+
+/// `5s`, `1.5s`, `250ms`, `2m30s`: short and exact enough for a plan line.
+pub(crate) fn duration_text(duration: std::time::Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    let minutes = millis / 60_000;
+    let rest = millis % 60_000;
+    let seconds = if rest % 1000 == 0 {
+        format!("{}s", rest / 1000)
+    } else {
+        format!("{}s", rest as f64 / 1000.0)
+    };
+    match (minutes, rest) {
+        (0, _) => seconds,
+        (m, 0) => format!("{m}m"),
+        (m, _) => format!("{m}m{seconds}"),
     }
 }
 

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+mod rolling;
+
 use super::*;
 use crate::load::{load_project, LoadOptions};
 use crate::model::Project;

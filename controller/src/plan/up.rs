@@ -17,7 +17,9 @@
 //! - A container is replaced when its config hash or its image id differs,
 //!   when it is dead, or with `force_recreate`. Replacement is gap-free:
 //!   create under `<old id prefix>_<name>`, stop and remove the old one,
-//!   rename, start.
+//!   rename, start. A service with `deploy.update_config` is replaced
+//!   batch by batch instead, each new container proven before the old one
+//!   goes (see [`super::rolling`]).
 //! - A `service_started` dependency orders starts directly (the dependent
 //!   starts after the dependency's steps), as compose does; only
 //!   `service_healthy` and `service_completed_successfully` get a
@@ -68,6 +70,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::builder::Builder;
 use super::graph::Graph;
+use super::rolling::{self, Replacement, Rollout};
 use super::service::{
     container_name, desired_replicas, has_healthcheck, image_ref, is_one_shot, parse_condition,
     temporary_name,
@@ -96,6 +99,15 @@ pub struct UpOptions {
     /// ones changed behind stackd's back (`docker update`, a network
     /// disconnected), which no label records.
     pub replace: BTreeSet<String>,
+    /// Services whose rolling update failed, with the config hash that
+    /// failed: while the service's config still has that hash, its
+    /// containers are kept whatever config they run (a stopped one is
+    /// started again) and new ones left from the update are removed. A
+    /// rollback plan (see [`super::Rollout`]).
+    pub held: BTreeMap<String, String>,
+    /// Services whose failed rolling update is paused: their containers
+    /// are left exactly as they are.
+    pub paused_updates: BTreeSet<String>,
 }
 
 /// The steps that make the engine run `project`, given what it runs now.
@@ -447,6 +459,15 @@ impl<'a> Planner<'a> {
     /// Decides the fate of every container number of one service.
     fn decide(&self, spec: &Spec<'a>, decided: &BTreeMap<&str, Decision<'a>>) -> Decision<'a> {
         let mut decision = Decision::default();
+        if self.options.paused_updates.contains(spec.name) {
+            decision.kept = self
+                .observed
+                .containers
+                .iter()
+                .filter(|c| !c.oneoff && c.service == spec.name)
+                .collect();
+            return decision;
+        }
         let mut slots: BTreeMap<u32, Vec<&'a ObservedContainer>> = BTreeMap::new();
         for container in &self.observed.containers {
             if !container.oneoff && container.service == spec.name {
@@ -627,14 +648,16 @@ impl<'a> Planner<'a> {
         if self.options.force_recreate {
             return Some("forced".to_string());
         }
-        if container.config_hash != spec.hash {
+        // A held service keeps what runs: its config is the one that failed.
+        let held = self.options.held.get(spec.name) == Some(&spec.hash);
+        if container.config_hash != spec.hash && !held {
             return Some("config changed".to_string());
         }
         if self.options.replace.contains(&container.name) {
             return Some("changed outside stackd".to_string());
         }
         if let ImageState::Present(id) = spec.image {
-            if container.image_id != id {
+            if container.image_id != id && !held {
                 return Some("image changed".to_string());
             }
         }
@@ -775,8 +798,25 @@ impl<'a> Planner<'a> {
             create_after.extend(emit.exists.get(dependency).into_iter().flatten().copied());
         }
 
+        let rollout = Rollout::of(spec.service);
+        let mut rolling = Vec::new();
         for op in &decision.ops {
             match op {
+                Op::Replace {
+                    number,
+                    old,
+                    running,
+                    temp,
+                    name,
+                    cause,
+                } if rollout.is_some() => rolling.push(Replacement {
+                    number: *number,
+                    old,
+                    running: *running,
+                    temp,
+                    name,
+                    cause,
+                }),
                 Op::Remove {
                     name,
                     running,
@@ -906,6 +946,33 @@ impl<'a> Planner<'a> {
                     emit.record(spec.name, step);
                 }
             }
+        }
+        if let Some(rollout) = &rollout {
+            let condition = if has_healthcheck(spec.service) {
+                Condition::ServiceHealthy
+            } else {
+                Condition::ServiceStarted
+            };
+            let hooks = rolling::Hooks {
+                create_after: &create_after,
+                start_after: &start_after,
+                stop_after: &dependents_stopped,
+            };
+            let emitted = rolling::emit(
+                &mut emit.builder,
+                spec.name,
+                rollout,
+                condition,
+                &rolling,
+                &hooks,
+            );
+            for step in emitted.steps {
+                emit.record(spec.name, step);
+            }
+            emit.exists
+                .entry(spec.name)
+                .or_default()
+                .extend(emitted.renamed);
         }
         if let Some(restart) = restart {
             for name in &restart.names {

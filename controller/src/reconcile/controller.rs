@@ -32,6 +32,8 @@ use crate::plan::{self, ContainerState, Observed, Plan, UpOptions};
 use crate::source::{DesiredStack, SourceError};
 use crate::status::{self, LastError, StackStatus};
 
+mod rollback;
+
 /// How the controller paces itself.
 #[derive(Debug, Clone)]
 pub struct ControllerOptions {
@@ -95,6 +97,8 @@ struct Entry {
     converged_on: Option<String>,
     /// The status last written to the state file.
     written: Option<StackStatus>,
+    /// Failed rolling updates held until the spec changes.
+    rollouts: super::rollout::Rollouts,
 }
 
 /// Why a reconcile ended, for metrics and the retry decision.
@@ -181,6 +185,7 @@ impl Controller {
             tampered: BTreeSet::new(),
             converged_on: None,
             written: None,
+            rollouts: Default::default(),
         }
     }
 
@@ -503,18 +508,20 @@ impl Controller {
     async fn converge(
         &self,
         name: &str,
-        desired: &DesiredStack,
+        desired: &Arc<DesiredStack>,
         tampered: BTreeSet<String>,
         repair: bool,
     ) -> Outcome {
-        let project = &desired.project;
-        let options = UpOptions {
+        let mut options = UpOptions {
             prune_orphans: desired.prune,
             wait: false,
             force_recreate: false,
             restart_unhealthy: true,
             replace: tampered,
+            ..UpOptions::default()
         };
+        let desired = &self.rollout_view(name, desired, &mut options);
+        let project = &desired.project;
         let observed = match self.backend.observe(project, false).await {
             Ok(observed) => observed,
             Err(error) => return engine_failure(error),
@@ -565,6 +572,11 @@ impl Controller {
             tracing::debug!(stack = name, "{step}");
         }
         if let Err(error) = self.run_plan(&plan, desired).await {
+            if let Some(failure) = super::rollout::update_failure(&plan, project, &error) {
+                return self
+                    .update_failed(name, desired, &options, failure, &error)
+                    .await;
+            }
             return exec_failure(&error);
         }
         tracing::info!(stack = name, "converged");
@@ -634,7 +646,7 @@ impl Controller {
         Outcome::Skipped
     }
 
-    fn report_converged(&self, name: &str, desired: &DesiredStack, observed: &Observed) {
+    fn report_converged(&self, name: &str, desired: &Arc<DesiredStack>, observed: &Observed) {
         let services = status::service_statuses(&desired.project, observed);
         for (service, counts) in &services {
             self.metrics
@@ -663,7 +675,12 @@ impl Controller {
         if entry.converged_on.is_none() {
             entry.converged_on = Some(desired.spec_hash.clone());
         }
-        if pending.is_empty() {
+        entry.rollouts.converged(desired);
+        if let Some((reason, error)) = entry.rollouts.verdict() {
+            // Held services run their previous config: not what was asked.
+            entry.status.services = services;
+            entry.status.stalled(reason, error, &stamp);
+        } else if pending.is_empty() {
             entry.status.ready(services, &stamp);
         } else {
             let message = format!("waiting for {} to become ready", pending.join(", "));
@@ -744,6 +761,8 @@ fn exec_failure(error: &ExecError) -> Outcome {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    mod rolling;
+
     use super::*;
     use crate::docker::fake::{Behaviour, FakeBackend};
     use crate::docker::ActionKind;

@@ -190,6 +190,12 @@ async fn run_step(
                 _ = cancelled.wait_for(|c| *c) => None,
             }
         }
+        action if action.is_wait() => {
+            tokio::select! {
+                result = backend.apply(project, meta, action) => Some(result),
+                _ = cancelled.wait_for(|c| *c) => None,
+            }
+        }
         action => Some(backend.apply(project, meta, action).await),
     };
     (index, result, started.elapsed())
@@ -224,7 +230,7 @@ pub async fn execute(
                 let startable: Vec<usize> = ready.iter().copied().collect();
                 for index in startable {
                     let step = &plan.steps[index];
-                    let is_wait = matches!(step.action, Action::WaitFor { .. });
+                    let is_wait = step.action.is_wait();
                     if !is_wait && busy >= parallelism {
                         continue;
                     }
@@ -251,7 +257,7 @@ pub async fn execute(
                 break;
             };
             running.remove(&index);
-            busy -= usize::from(!matches!(plan.steps[index].action, Action::WaitFor { .. }));
+            busy -= usize::from(!plan.steps[index].action.is_wait());
             match result {
                 None => events(Event::Cancelled { index }),
                 Some(Ok(())) => {

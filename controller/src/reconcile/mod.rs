@@ -4,5 +4,6 @@ pub mod backoff;
 pub mod controller;
 pub mod execute;
 pub mod queue;
+pub mod rollout;
 pub mod state_file;
 pub mod watch;

@@ -63,6 +63,8 @@ pub mod reason {
     pub const CRASH_LOOP: &str = "CrashLoop";
     /// An update never became healthy and was rolled back.
     pub const ROLLED_BACK: &str = "RolledBack";
+    /// An update never became healthy and `failure_action: pause` left it as it is.
+    pub const UPDATE_PAUSED: &str = "UpdatePaused";
 }
 
 /// Longest message kept, in bytes (the Kubernetes limit for a condition's
