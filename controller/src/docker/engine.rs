@@ -14,9 +14,10 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::TryStreamExt;
-use tokio::sync::OnceCell;
+use tokio::sync::{broadcast, OnceCell};
 use tokio::time::Instant;
 
+use super::events::EventHub;
 use super::spec::{self, Dockerfile, FileContent, ADDED_DOCKERFILE};
 use super::status::{evaluate, parse_status, Progress};
 use super::tarball::{self, Meta, TarWriter};
@@ -38,6 +39,7 @@ pub struct DockerBackend {
     client: OnceCell<Docker>,
     pull_timeout: Duration,
     poll_interval: Duration,
+    events: EventHub,
 }
 
 impl Default for DockerBackend {
@@ -53,7 +55,8 @@ impl DockerBackend {
             host: None,
             client: OnceCell::new(),
             pull_timeout: Duration::from_secs(300),
-            poll_interval: Duration::from_millis(50),
+            poll_interval: Duration::from_secs(1),
+            events: EventHub::default(),
         }
     }
 
@@ -73,7 +76,10 @@ impl DockerBackend {
         self
     }
 
-    /// How often a wait lists the service's containers (100 ms by default).
+    /// How often a wait lists the service's containers when the engine
+    /// reported no change to them (1 s by default): waits look again as soon
+    /// as an event says a container of the service started, died or changed
+    /// health, so this only bounds the delay when the event stream fails.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -674,6 +680,9 @@ impl DockerBackend {
             ],
         )]
         .into();
+        // Subscribed before the first look: whatever changes after it is
+        // announced.
+        let mut notices = self.events.subscribe(docker);
         loop {
             let list = docker
                 .list_containers(Some(ListContainersOptions {
@@ -694,13 +703,31 @@ impl DockerBackend {
                 Progress::Failed(err) => return Err(err),
                 Progress::Pending => {}
             }
-            if deadline.is_some_and(|d| Instant::now() + self.poll_interval > d) {
+            // Look again when the engine reports a change to the service,
+            // or after the backstop interval (an event stream that broke or
+            // an engine clock far from ours), whichever comes first.
+            let backstop = Instant::now() + self.poll_interval;
+            let wake = deadline.map_or(backstop, |d| d.min(backstop));
+            loop {
+                tokio::select! {
+                    notice = notices.recv() => match notice {
+                        Ok(n) if n.project == project.name && n.service == service => break,
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            tokio::time::sleep_until(wake).await;
+                            break;
+                        }
+                    },
+                    () = tokio::time::sleep_until(wake) => break,
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::WaitTimedOut {
                     service: service.to_owned(),
                     condition,
                 });
             }
-            tokio::time::sleep(self.poll_interval).await;
         }
     }
 }

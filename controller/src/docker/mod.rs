@@ -8,6 +8,7 @@
 //! over; both are shared by the real and the fake backend, so the fake
 //! behaves as the engine does.
 mod engine;
+mod events;
 pub mod fake;
 pub mod spec;
 mod status;
