@@ -5,12 +5,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use bollard::models::{ContainerSummary, ImageSummary, NetworkConnectRequest};
+use bollard::models::{ContainerSummary, ImageSummary, Mount, MountType, NetworkConnectRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, InspectNetworkOptions, ListContainersOptions,
-    ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions, StopContainerOptions,
-    TagImageOptions, UploadToContainerOptions,
+    CreateContainerOptions, CreateImageOptions, InspectContainerOptions, InspectNetworkOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions,
+    StopContainerOptions, TagImageOptions, UploadToContainerOptions,
 };
 use bollard::Docker;
 use futures::TryStreamExt;
@@ -260,9 +260,9 @@ impl DockerBackend {
                 }
                 .map_err(mapped)
             }
-            Action::RemoveContainer { name } => {
+            Action::RemoveContainer { name, volumes } => {
                 let options = RemoveContainerOptions {
-                    v: false,
+                    v: *volumes,
                     force: false,
                     link: false,
                 };
@@ -499,6 +499,15 @@ impl DockerBackend {
         let hash = meta.config_hash(service)?;
         let mut spec = spec::container_spec(project, meta, service, number, name, hash)?;
         resolve_seccomp_profiles(&mut spec, service, &meta.working_dir)?;
+        if let Some(replaced) = replaced_id_prefix(name) {
+            let image = project
+                .services
+                .get(service)
+                .map(|s| spec::image_ref(&project.name, service, s))
+                .unwrap_or_default();
+            self.inherit_anonymous_volumes(replaced, &image, &mut spec)
+                .await?;
+        }
         let mut files = Vec::new();
         for file in &spec.files {
             let content = match &file.content {
@@ -582,6 +591,95 @@ impl DockerBackend {
             // leaves a container the next run replaces.
             let _ = docker.remove_container(&created.id, Some(cleanup)).await;
             return Err(err);
+        }
+        Ok(())
+    }
+
+    /// A replacement mounts the anonymous volumes of the container it
+    /// replaces, as compose's recreate does, so their data survives a config
+    /// change: those the service declares without a source (`- /data`) and
+    /// those the image declares (`VOLUME`) where nothing else is mounted.
+    async fn inherit_anonymous_volumes(
+        &self,
+        replaced: &str,
+        image: &str,
+        spec: &mut spec::ContainerSpec,
+    ) -> Result<(), Error> {
+        let docker = self.client().await?;
+        let old = match docker
+            .inspect_container(replaced, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(old) if old.id.as_deref().is_some_and(|id| id.starts_with(replaced)) => old,
+            // Gone (a repair run) or not the container the name points at.
+            Ok(_) => return Ok(()),
+            Err(e) if status(&e) == Some(404) => return Ok(()),
+            Err(e) => return Err(engine("inspect container", replaced)(e)),
+        };
+        let anonymous: Vec<(String, String, bool)> = old
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.typ.as_deref() == Some("volume"))
+            .filter_map(|m| {
+                let name = m.name.filter(|n| is_anonymous_volume(n))?;
+                let target = clean_path(m.destination.as_deref()?);
+                Some((name, target, m.rw.unwrap_or(true)))
+            })
+            .collect();
+        if anonymous.is_empty() {
+            return Ok(());
+        }
+        let host = spec.body.host_config.get_or_insert_with(Default::default);
+        let mut image_volumes: Option<Vec<String>> = None;
+        for (volume, target, writable) in anonymous {
+            let mounts = host.mounts.get_or_insert_with(Vec::new);
+            let declared = mounts.iter_mut().find(|m| {
+                m.typ == Some(MountType::VOLUME)
+                    && m.source.is_none()
+                    && m.target.as_deref().map(clean_path).as_deref() == Some(target.as_str())
+            });
+            if let Some(mount) = declared {
+                mount.source = Some(volume);
+                continue;
+            }
+            let taken =
+                mounts.iter().any(|m| {
+                    m.target.as_deref().map(clean_path).as_deref() == Some(target.as_str())
+                }) || host.binds.iter().flatten().any(|b| {
+                    b.split(':').nth(1).map(clean_path).as_deref() == Some(target.as_str())
+                }) || host
+                    .tmpfs
+                    .iter()
+                    .flatten()
+                    .any(|(t, _)| clean_path(t) == target);
+            if taken {
+                continue;
+            }
+            if image_volumes.is_none() {
+                let inspected = docker
+                    .inspect_image(image)
+                    .await
+                    .map_err(engine("inspect image", image))?;
+                image_volumes = Some(
+                    inspected
+                        .config
+                        .and_then(|c| c.volumes)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|v| clean_path(v))
+                        .collect(),
+                );
+            }
+            if image_volumes.as_ref().is_some_and(|v| v.contains(&target)) {
+                host.mounts.get_or_insert_with(Vec::new).push(Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(volume),
+                    target: Some(target),
+                    read_only: (!writable).then_some(true),
+                    ..Mount::default()
+                });
+            }
         }
         Ok(())
     }
@@ -797,6 +895,28 @@ pub(crate) fn service_of<'p>(project: &'p Project, container: &str) -> Option<&'
         (numbered || (!service.container_name.is_empty() && service.container_name == name))
             .then_some(service)
     })
+}
+
+/// The replaced container's id prefix in a replacement's temporary name
+/// (`<12 hex digits>_<final name>`).
+fn replaced_id_prefix(name: &str) -> Option<&str> {
+    let (prefix, _) = name.split_once('_')?;
+    (prefix.len() == 12 && prefix.bytes().all(|b| b.is_ascii_hexdigit())).then_some(prefix)
+}
+
+/// A volume the engine named itself (64 hex digits): an anonymous one.
+fn is_anonymous_volume(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A container path without a trailing or doubled slash, for comparing
+/// mount targets as the engine does.
+fn clean_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
 }
 
 /// A list entry with its compose labels parsed; `None` without a name.

@@ -565,11 +565,16 @@ impl FakeBackend {
                     .filter(|source| !source.starts_with('/'))
                     .map(str::to_owned)
                     .collect();
-                volumes.extend(host.mounts.iter().flatten().filter_map(|m| {
-                    (m.typ == Some(bollard::models::MountType::VOLUME))
-                        .then(|| m.source.clone())
-                        .flatten()
-                }));
+                let volume_mounts = host
+                    .mounts
+                    .iter()
+                    .flatten()
+                    .filter(|m| m.typ == Some(bollard::models::MountType::VOLUME));
+                for mount in volume_mounts {
+                    // A mount without a source is anonymous: the engine
+                    // names it by a fresh id.
+                    volumes.push(mount.source.clone().unwrap_or_else(|| state.id()));
+                }
                 for volume in &volumes {
                     if !state.volumes.contains_key(volume) {
                         // The engine creates a missing named volume on use.
@@ -648,14 +653,29 @@ impl FakeBackend {
                 container.started_at = None;
                 Ok(())
             }
-            Action::RemoveContainer { name } => {
+            Action::RemoveContainer { name, volumes } => {
                 let Some(container) = state.containers.get(name) else {
                     return Ok(());
                 };
                 if container.current(now).0 == ContainerState::Running {
                     return Err(fail(409, "cannot remove a running container"));
                 }
-                state.containers.remove(name);
+                let Some(container) = state.containers.remove(name) else {
+                    return Ok(());
+                };
+                if *volumes {
+                    // Anonymous volumes go unless another container mounts
+                    // them; named ones stay.
+                    for volume in container.volumes.iter().filter(|v| is_anonymous(v)) {
+                        if !state
+                            .containers
+                            .values()
+                            .any(|c| c.volumes.contains(volume))
+                        {
+                            state.volumes.remove(volume);
+                        }
+                    }
+                }
                 Ok(())
             }
             Action::RenameContainer { from, to } => {
@@ -862,6 +882,11 @@ impl Backend for FakeBackend {
     }
 }
 
+/// An engine-named (anonymous) volume: 64 hex digits.
+fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1030,6 +1055,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn anonymous_volumes_go_with_their_container_only_when_asked() {
+        let fake = FakeBackend::new();
+        let mut p = project();
+        let web = p.services.get_mut("web").unwrap();
+        web.volumes = serde_json::from_value(serde_json::json!(
+            [{"type": "volume", "target": "/cache"}]
+        ))
+        .unwrap();
+        let m = meta();
+        fake.add_image("busybox");
+        let network = Action::CreateNetwork {
+            network: "default".into(),
+        };
+        fake.apply(&p, &m, &network).await.unwrap();
+        for (volumes, left) in [(false, 1), (true, 1)] {
+            fake.apply(&p, &m, &create("web")).await.unwrap();
+            let remove = Action::RemoveContainer {
+                name: "shop-web-1".into(),
+                volumes,
+            };
+            fake.apply(&p, &m, &remove).await.unwrap();
+            // The first round leaves its volume; the second removes its own.
+            assert_eq!(fake.volumes().len(), left, "volumes: {volumes}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn running_containers_are_not_removed_and_used_volumes_stay() {
         let fake = FakeBackend::new();
         let (p, m) = (project(), meta());
@@ -1050,6 +1102,7 @@ mod tests {
         }
         let remove = Action::RemoveContainer {
             name: "shop-db-1".into(),
+            volumes: false,
         };
         assert_eq!(
             fake.apply(&p, &m, &remove).await.unwrap_err().reason(),

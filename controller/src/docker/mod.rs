@@ -546,14 +546,14 @@ pub(crate) fn action_error(
         (Action::RenameContainer { from: name, .. }, 404)
         | (Action::StartContainer { name }, 404)
         | (Action::StopContainer { name }, 404)
-        | (Action::RemoveContainer { name }, 404) => Error::ContainerMissing {
+        | (Action::RemoveContainer { name, .. }, 404) => Error::ContainerMissing {
             container: name.clone(),
         },
         (Action::StartContainer { name }, _) => Error::StartFailed {
             container: name.clone(),
             message,
         },
-        (Action::RemoveContainer { name }, 409) | (Action::StopContainer { name }, 409) => {
+        (Action::RemoveContainer { name, .. }, 409) | (Action::StopContainer { name }, 409) => {
             Error::ContainerBusy {
                 container: name.clone(),
                 message,
@@ -617,7 +617,7 @@ fn describe(project: &Project, action: &Action) -> (&'static str, String) {
         Action::CreateContainer { name, .. } => ("create container", name.clone()),
         Action::StartContainer { name } => ("start container", name.clone()),
         Action::StopContainer { name } => ("stop container", name.clone()),
-        Action::RemoveContainer { name } => ("remove container", name.clone()),
+        Action::RemoveContainer { name, .. } => ("remove container", name.clone()),
         Action::RenameContainer { from, to } => ("rename container", format!("{from} to {to}")),
         Action::WaitFor { service, .. } => ("wait for service", service.clone()),
         Action::RemoveNetwork { network } => ("remove network", network_name(project, network)),

@@ -747,6 +747,14 @@ fn down_keeps_named_volumes_unless_asked_and_stops_dependents_first() {
         text_of(&plan).ends_with("remove volume data (down)\n"),
         "{plan}"
     );
+    // Containers take their anonymous volumes with them, only with -v.
+    assert_eq!(
+        text_of(&plan)
+            .matches("remove container demo-db-1 and its anonymous volumes (down)")
+            .count(),
+        1,
+        "{plan}"
+    );
 }
 
 fn text_of(plan: &Plan) -> String {
@@ -772,7 +780,7 @@ fn down_never_removes_external_networks_or_volumes() {
     let plan = plan_down("demo", Some(&project), &observed, true);
     assert_eq!(
         text(&plan),
-        "stop container demo-web-1 (down)\nremove container demo-web-1 (down)\n"
+        "stop container demo-web-1 (down)\nremove container demo-web-1 and its anonymous volumes (down)\n"
     );
 }
 

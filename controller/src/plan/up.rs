@@ -426,6 +426,7 @@ impl<'a> Planner<'a> {
             let step = emit.builder.push(
                 Action::RemoveContainer {
                     name: container.name.clone(),
+                    volumes: false,
                 },
                 cause,
                 [],
@@ -769,7 +770,10 @@ impl<'a> Planner<'a> {
                         emit.record(spec.name, step);
                     }
                     let step = emit.builder.push(
-                        Action::RemoveContainer { name: name.clone() },
+                        Action::RemoveContainer {
+                            name: name.clone(),
+                            volumes: false,
+                        },
                         cause.clone(),
                         [],
                     );
@@ -839,7 +843,10 @@ impl<'a> Planner<'a> {
                         emit.record(spec.name, step);
                     }
                     let removed = emit.builder.push(
-                        Action::RemoveContainer { name: old.clone() },
+                        Action::RemoveContainer {
+                            name: old.clone(),
+                            volumes: false,
+                        },
                         cause.clone(),
                         before_stop,
                     );
