@@ -361,3 +361,84 @@ fn anonymous_volumes_survive_a_recreate_and_go_only_with_down_v() -> Result<()> 
     let _ = docker(&["image", "rm", &image]);
     result
 }
+
+/// `web`, restarted unless stopped (a container without a restart policy
+/// that exited 0 is a finished job, which up leaves alone).
+fn one_service(networks: &str) -> String {
+    format!(
+        "services:\n  web:\n    image: {IMAGE}\n    pull_policy: never\n    restart: unless-stopped\n    \
+         command: {IDLE_COMMAND}\n{networks}"
+    )
+}
+
+#[test]
+fn up_unpauses_a_paused_container_without_recreating_it() -> Result<()> {
+    let Some(stack) = Stack::new("unpause")? else {
+        return Ok(());
+    };
+    stack.write_compose(&one_service(""))?;
+    stack.up()?;
+    let web = stack.container("web", 1)?;
+    // The image label compose writes: the id the container was created from.
+    let image = web.inspect.pointer("/Image").and_then(|v| v.as_str());
+    ensure!(
+        web.labels
+            .get("com.docker.compose.image")
+            .map(String::as_str)
+            == image,
+        "image label {:?} vs image {image:?}",
+        web.labels.get("com.docker.compose.image")
+    );
+    docker(&["pause", &web.id])?.ok()?;
+    ensure!(stack.container("web", 1)?.status == "paused", "not paused");
+    stack.up()?;
+    let after = stack.container("web", 1)?;
+    ensure!(after.id == web.id, "up recreated the paused container");
+    ensure!(after.status == "running", "still {}", after.status);
+    Ok(())
+}
+
+#[test]
+fn network_changes_recreate_the_containers_they_concern() -> Result<()> {
+    let Some(stack) = Stack::new("networks")? else {
+        return Ok(());
+    };
+    stack.write_compose(&one_service(""))?;
+    stack.up()?;
+    let first = stack.container("web", 1)?;
+
+    // The network removed while the container is stopped: the engine could
+    // not start it again, so up creates both anew.
+    docker(&["stop", &first.id])?.ok()?;
+    let network = format!("{}_default", stack.name());
+    docker(&["network", "rm", &network])?.ok()?;
+    stack.up()?;
+    let second = stack.container("web", 1)?;
+    ensure!(second.id != first.id, "the container was not recreated");
+    ensure!(second.is_running(), "web is {}", second.status);
+
+    // Joining another network recreates the container on both.
+    stack.write_compose(&one_service(
+        "    networks: [default, back]\nnetworks:\n  back: {}\n",
+    ))?;
+    stack.up()?;
+    let third = stack.container("web", 1)?;
+    ensure!(
+        third.id != second.id,
+        "joining a network did not recreate web"
+    );
+    let joined: Vec<String> = third
+        .inspect
+        .pointer("/NetworkSettings/Networks")
+        .and_then(|n| n.as_object())
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default();
+    ensure!(
+        joined == [format!("{}_back", stack.name()), network],
+        "networks {joined:?}"
+    );
+    // And a second up is a no-op.
+    let plan = stack.stackd(&["plan"])?;
+    ensure!(plan.code == Some(0), "plan after up: {plan}");
+    Ok(())
+}

@@ -59,7 +59,11 @@ fn meta(project: &Project, options: &LoadOptions) -> ProjectMeta {
             options
                 .files
                 .first()
-                .and_then(|f| f.parent().map(|p| p.to_path_buf()))
+                .and_then(|f| f.parent())
+                // `-f compose.yaml` has an empty parent: the working dir
+                // itself, without the trailing slash joining "" would add.
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| p.to_path_buf())
         })
         .unwrap_or_else(|| options.working_dir.clone());
     let absolute = |p: &std::path::Path| options.working_dir.join(p).display().to_string();

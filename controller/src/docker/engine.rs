@@ -40,6 +40,9 @@ pub struct DockerBackend {
     pull_timeout: Duration,
     poll_interval: Duration,
     events: EventHub,
+    /// Image reference → id, as last listed or inspected: the id goes in
+    /// each new container's image label without a call per create.
+    image_ids: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Default for DockerBackend {
@@ -57,6 +60,7 @@ impl DockerBackend {
             pull_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
             events: EventHub::default(),
+            image_ids: std::sync::Mutex::default(),
         }
     }
 
@@ -175,6 +179,11 @@ impl DockerBackend {
         };
         let (containers, images, networks, volumes) =
             futures::try_join!(containers, images, networks, volumes)?;
+        for reference in &refs {
+            if let Some(id) = image_id_of(reference, &images) {
+                self.remember_image(reference, Some(id));
+            }
+        }
 
         let mut observed = Observed {
             containers: containers.iter().filter_map(observed_container).collect(),
@@ -239,10 +248,30 @@ impl DockerBackend {
                 self.create_container(project, meta, action, service, *number, name)
                     .await
             }
-            Action::StartContainer { name } => docker
-                .start_container(name, None::<StartContainerOptions>)
-                .await
-                .map_err(mapped),
+            Action::StartContainer { name } => {
+                match docker
+                    .start_container(name, None::<StartContainerOptions>)
+                    .await
+                {
+                    // The engine refuses to start a paused container: unpause
+                    // it instead (a conflict for any other reason stays one).
+                    Err(e) if status(&e) == Some(409) => {
+                        let paused = docker
+                            .inspect_container(name, None::<InspectContainerOptions>)
+                            .await
+                            .ok()
+                            .and_then(|c| c.state)
+                            .and_then(|s| s.paused)
+                            .unwrap_or(false);
+                        if paused {
+                            docker.unpause_container(name).await.map_err(mapped)
+                        } else {
+                            Err(mapped(e))
+                        }
+                    }
+                    other => other.map_err(mapped),
+                }
+            }
             Action::StopContainer { name } => {
                 // Without a grace period in the model (or for an orphan) the
                 // engine uses the one the container was created with.
@@ -374,9 +403,14 @@ impl DockerBackend {
             })?;
         let image = spec::image_ref(&project.name, service_name, service);
         let policy = service.pull_policy.as_str();
+        // Whatever happens below, the id known for the reference may change.
+        self.remember_image(&image, None);
         if policy != "always" && policy != "build" {
             match docker.inspect_image(&image).await {
-                Ok(_) => return Ok(()),
+                Ok(found) => {
+                    self.remember_image(&image, found.id);
+                    return Ok(());
+                }
                 Err(e) if status(&e) == Some(404) => {}
                 Err(e) => return Err(engine("inspect image", &image)(e)),
             }
@@ -523,6 +557,17 @@ impl DockerBackend {
             };
             files.push((file, content));
         }
+        let image = project
+            .services
+            .get(service)
+            .map(|s| spec::image_ref(&project.name, service, s))
+            .unwrap_or_default();
+        if let Some(id) = self.image_id(&image).await {
+            spec.body
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(labels::IMAGE.to_owned(), id);
+        }
         let options = CreateContainerOptions {
             name: Some(name.to_owned()),
             platform: spec.platform.clone(),
@@ -593,6 +638,37 @@ impl DockerBackend {
             return Err(err);
         }
         Ok(())
+    }
+
+    /// Records (or forgets, with `None`) the id of image `reference`.
+    fn remember_image(&self, reference: &str, id: Option<String>) {
+        let mut known = self
+            .image_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match id {
+            Some(id) => known.insert(reference.to_owned(), id),
+            None => known.remove(reference),
+        };
+    }
+
+    /// The id of image `reference`: remembered, or inspected (and then
+    /// remembered). `None` when the engine does not have it; the create that
+    /// asks then fails with the engine's own message.
+    async fn image_id(&self, reference: &str) -> Option<String> {
+        let known = self
+            .image_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(reference)
+            .cloned();
+        if known.is_some() {
+            return known;
+        }
+        let docker = self.client().await.ok()?;
+        let id = docker.inspect_image(reference).await.ok()?.id;
+        self.remember_image(reference, id.clone());
+        id
     }
 
     /// A replacement mounts the anonymous volumes of the container it
@@ -946,6 +1022,22 @@ fn observed_container(summary: &ContainerSummary) -> Option<ObservedContainer> {
         image_id: summary.image_id.clone().unwrap_or_default(),
         state,
         health,
+        networks: summary
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.as_ref())
+            .map(|networks| {
+                networks
+                    .iter()
+                    .map(|(name, endpoint)| {
+                        (
+                            name.clone(),
+                            endpoint.network_id.clone().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -380,7 +380,7 @@ impl FakeBackend {
             .containers
             .values()
             .filter(|c| ours(&c.labels))
-            .map(|c| observed(c, now))
+            .map(|c| observed(c, now, &state.networks))
             .collect();
         let resources = |map: &BTreeMap<String, FakeResource>| -> Vec<FakeResource> {
             map.values().filter(|r| ours(&r.labels)).cloned().collect()
@@ -628,7 +628,10 @@ impl FakeBackend {
                     return Err(fail(404, "no such container"));
                 };
                 let (current, _) = container.current(now);
-                if current != ContainerState::Running {
+                if current == ContainerState::Paused {
+                    // As the real backend does: a paused container is unpaused.
+                    container.state = ContainerState::Running;
+                } else if current != ContainerState::Running {
                     container.state = ContainerState::Running;
                     container.health = None;
                     container.started_at = Some(now);
@@ -778,7 +781,7 @@ impl FakeBackend {
                     && c.labels.get(labels::SERVICE).map(String::as_str) == Some(service)
                     && c.labels.get(labels::ONEOFF).map(String::as_str) != Some("True")
             })
-            .map(|c| observed(c, now))
+            .map(|c| observed(c, now, &state.networks))
             .collect();
         if replicas.is_empty() && expected_replicas(config) == 0 {
             return Ok(Progress::Met);
@@ -811,7 +814,11 @@ impl FakeBackend {
     }
 }
 
-fn observed(c: &FakeContainer, now: Instant) -> ObservedContainer {
+fn observed(
+    c: &FakeContainer,
+    now: Instant,
+    networks: &BTreeMap<String, FakeResource>,
+) -> ObservedContainer {
     let (state, health) = c.current(now);
     let label = |key: &str| c.labels.get(key).cloned().unwrap_or_default();
     ObservedContainer {
@@ -825,6 +832,17 @@ fn observed(c: &FakeContainer, now: Instant) -> ObservedContainer {
         image_id: c.image_id.clone(),
         state,
         health,
+        // The fake's networks keep their id while they exist.
+        networks: c
+            .networks
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    networks.get(n).map(|r| r.id.clone()).unwrap_or_default(),
+                )
+            })
+            .collect(),
     }
 }
 

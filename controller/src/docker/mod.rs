@@ -53,6 +53,9 @@ pub mod labels {
     pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
     /// The service's dependencies as `service:condition:restart`, comma-separated.
     pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+    /// The id of the image the container was created from, as compose
+    /// records it.
+    pub const IMAGE: &str = "com.docker.compose.image";
     /// The version of the tool that created the object (stackd's own).
     pub const VERSION: &str = "com.docker.compose.version";
     /// A network's key in the project.
