@@ -320,3 +320,26 @@ mod status {
         assert_eq!(one["stack"], "xdg");
     }
 }
+
+#[test]
+fn validate_and_plan_refuse_limits_beyond_this_host_naming_the_line() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let dir = tempfile::tempdir().unwrap();
+    let compose = format!(
+        "services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n        limits:\n          cpus: \"{}\"\n",
+        cpus * 32
+    );
+    std::fs::write(dir.path().join("compose.yaml"), &compose).unwrap();
+    for args in [
+        &["validate", "-f", "compose.yaml"][..],
+        &["-p", "limits", "plan", "-f", "compose.yaml"][..],
+        &["-p", "limits", "up", "-f", "compose.yaml"][..],
+    ] {
+        // Refused while loading: no engine is reached.
+        let out = stackd(dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("compose.yaml:7:"), "{args:?}: {stderr}");
+        assert!(stderr.contains("exceeds the host's"), "{args:?}: {stderr}");
+    }
+}

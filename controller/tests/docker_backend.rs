@@ -250,6 +250,7 @@ async fn containers_are_created_observed_replaced_and_removed() {
             },
             Action::RemoveContainer {
                 name: final_name.clone(),
+                volumes: false,
             },
             Action::RenameContainer {
                 from: temp.clone(),
@@ -276,6 +277,7 @@ async fn containers_are_created_observed_replaced_and_removed() {
     // A running container is not removed without a stop.
     let remove = Action::RemoveContainer {
         name: final_name.clone(),
+        volumes: false,
     };
     assert_eq!(
         backend

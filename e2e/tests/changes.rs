@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{ensure, Result};
-use stackd_e2e::{Container, Stack, Timestamp, IDLE_COMMAND, IMAGE};
+use stackd_e2e::{docker, Container, Stack, Timestamp, IDLE_COMMAND, IMAGE};
 
 /// A database with a healthcheck, an `api` that restarts with it, a
 /// `worker` that does not, and an unrelated `other`.
@@ -265,5 +265,180 @@ fn up_with_no_prune_keeps_the_containers_of_removed_services() -> Result<()> {
         stack.service("extra")?.is_empty(),
         "extra survived a pruning up"
     );
+    Ok(())
+}
+
+/// A `store` whose image declares `VOLUME /cache` and whose file declares
+/// an anonymous `/data`; each gets a marker written once.
+fn anonymous(generation: u32) -> String {
+    format!(
+        r#"services:
+  store:
+    build:
+      context: .
+    pull_policy: build
+    command: ["sh", "-c", "for d in /data /cache; do test -f $$d/first || date +%s%N > $$d/first; done; trap 'exit 0' TERM; sleep 86400 & wait"]
+    environment:
+      GENERATION: "{generation}"
+    volumes:
+      - /data
+"#
+    )
+}
+
+/// Marker contents and volume names per mount point of `store`.
+fn anonymous_state(stack: &Stack) -> Result<BTreeMap<String, (String, String)>> {
+    let store = stack.container("store", 1)?;
+    let mut state = BTreeMap::new();
+    for mount in store
+        .inspect
+        .pointer("/Mounts")
+        .and_then(|m| m.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let field = |key: &str| mount.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+        if field("Type") != "volume" {
+            continue;
+        }
+        let target = field("Destination").to_string();
+        let marker = docker(&["exec", &store.id, "cat", &format!("{target}/first")])?
+            .ok()?
+            .stdout;
+        state.insert(target, (field("Name").to_string(), marker));
+    }
+    ensure!(
+        state.keys().map(String::as_str).collect::<Vec<_>>() == ["/cache", "/data"],
+        "store mounts {state:?}"
+    );
+    Ok(state)
+}
+
+#[test]
+fn anonymous_volumes_survive_a_recreate_and_go_only_with_down_v() -> Result<()> {
+    let Some(stack) = Stack::new("anonymous")? else {
+        return Ok(());
+    };
+    stack.write_file("Dockerfile", &format!("FROM {IMAGE}\nVOLUME /cache\n"))?;
+    let image = format!("{}-store", stack.name());
+    let result = (|| -> Result<()> {
+        stack.write_compose(&anonymous(1))?;
+        stack.up()?;
+        let before = anonymous_state(&stack)?;
+        let old = stack.container("store", 1)?;
+
+        // A config change replaces the container; its anonymous volumes,
+        // and their data, move to the new one (as compose's recreate does).
+        stack.write_compose(&anonymous(2))?;
+        stack.up()?;
+        let new = stack.container("store", 1)?;
+        ensure!(
+            new.id != old.id,
+            "the environment change did not recreate store"
+        );
+        ensure!(
+            anonymous_state(&stack)? == before,
+            "anonymous volumes not carried over: {before:?}"
+        );
+
+        // Plain down leaves them; the next up starts with fresh ones.
+        stack.down(false)?;
+        for (name, _) in before.values() {
+            ensure!(stackd_e2e::volume_exists(name)?, "down removed {name}");
+        }
+        stack.up()?;
+        let fresh = anonymous_state(&stack)?;
+        stack.down(true)?;
+        for (name, _) in fresh.values() {
+            ensure!(!stackd_e2e::volume_exists(name)?, "down -v kept {name}");
+        }
+        for (name, _) in before.values() {
+            docker(&["volume", "rm", name])?.ok()?;
+        }
+        Ok(())
+    })();
+    // The built image is the test's own; the stack's cleanup does not know it.
+    let _ = docker(&["image", "rm", &image]);
+    result
+}
+
+/// `web`, restarted unless stopped (a container without a restart policy
+/// that exited 0 is a finished job, which up leaves alone).
+fn one_service(networks: &str) -> String {
+    format!(
+        "services:\n  web:\n    image: {IMAGE}\n    pull_policy: never\n    restart: unless-stopped\n    \
+         command: {IDLE_COMMAND}\n{networks}"
+    )
+}
+
+#[test]
+fn up_unpauses_a_paused_container_without_recreating_it() -> Result<()> {
+    let Some(stack) = Stack::new("unpause")? else {
+        return Ok(());
+    };
+    stack.write_compose(&one_service(""))?;
+    stack.up()?;
+    let web = stack.container("web", 1)?;
+    // The image label compose writes: the id the container was created from.
+    let image = web.inspect.pointer("/Image").and_then(|v| v.as_str());
+    ensure!(
+        web.labels
+            .get("com.docker.compose.image")
+            .map(String::as_str)
+            == image,
+        "image label {:?} vs image {image:?}",
+        web.labels.get("com.docker.compose.image")
+    );
+    docker(&["pause", &web.id])?.ok()?;
+    ensure!(stack.container("web", 1)?.status == "paused", "not paused");
+    stack.up()?;
+    let after = stack.container("web", 1)?;
+    ensure!(after.id == web.id, "up recreated the paused container");
+    ensure!(after.status == "running", "still {}", after.status);
+    Ok(())
+}
+
+#[test]
+fn network_changes_recreate_the_containers_they_concern() -> Result<()> {
+    let Some(stack) = Stack::new("networks")? else {
+        return Ok(());
+    };
+    stack.write_compose(&one_service(""))?;
+    stack.up()?;
+    let first = stack.container("web", 1)?;
+
+    // The network removed while the container is stopped: the engine could
+    // not start it again, so up creates both anew.
+    docker(&["stop", &first.id])?.ok()?;
+    let network = format!("{}_default", stack.name());
+    docker(&["network", "rm", &network])?.ok()?;
+    stack.up()?;
+    let second = stack.container("web", 1)?;
+    ensure!(second.id != first.id, "the container was not recreated");
+    ensure!(second.is_running(), "web is {}", second.status);
+
+    // Joining another network recreates the container on both.
+    stack.write_compose(&one_service(
+        "    networks: [default, back]\nnetworks:\n  back: {}\n",
+    ))?;
+    stack.up()?;
+    let third = stack.container("web", 1)?;
+    ensure!(
+        third.id != second.id,
+        "joining a network did not recreate web"
+    );
+    let joined: Vec<String> = third
+        .inspect
+        .pointer("/NetworkSettings/Networks")
+        .and_then(|n| n.as_object())
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default();
+    ensure!(
+        joined == [format!("{}_back", stack.name()), network],
+        "networks {joined:?}"
+    );
+    // And a second up is a no-op.
+    let plan = stack.stackd(&["plan"])?;
+    ensure!(plan.code == Some(0), "plan after up: {plan}");
     Ok(())
 }

@@ -45,7 +45,7 @@ fn parse_timeout(text: &Option<String>) -> Result<Option<Duration>, CliError> {
 /// Loads the project with the checks that go beyond compose: nothing is
 /// changed on the engine for a project that would fail at run time.
 fn load_strict(options: &LoadOptions, err: &mut dyn Write) -> Result<Loaded, CliError> {
-    let loaded = crate::load::load_project_strict(options, None)?;
+    let loaded = crate::load::load_project_strict(options, super::host_capacity())?;
     print_warnings(&loaded.warnings, err)?;
     Ok(loaded)
 }

@@ -571,6 +571,26 @@ fn load_and_warn(options: &LoadOptions, err: &mut dyn Write) -> Result<Loaded, C
     Ok(loaded)
 }
 
+/// What this host can give containers, for refusing limits beyond it:
+/// the CPUs this process may use and `MemTotal` from `/proc/meminfo`.
+/// `None` when either cannot be read (the check is then skipped).
+fn host_capacity() -> Option<crate::load::validate::HostCapacity> {
+    let cpus = std::thread::available_parallelism().ok()?.get();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let memory_bytes = parse_mem_total(&meminfo)?;
+    Some(crate::load::validate::HostCapacity {
+        cpus: f64::from(u32::try_from(cpus).unwrap_or(u32::MAX)),
+        memory_bytes,
+    })
+}
+
+/// `MemTotal:  24684132 kB` → bytes.
+fn parse_mem_total(meminfo: &str) -> Option<i64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 fn print_warnings(warnings: &[String], err: &mut dyn Write) -> Result<(), CliError> {
     for warning in warnings {
         writeln!(err, "warning: {warning}")?;
@@ -584,6 +604,13 @@ mod tests {
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("stackd").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn total_memory_is_read_from_meminfo_in_bytes() {
+        let meminfo = "MemFree:  100 kB\nMemTotal:       24684132 kB\n";
+        assert_eq!(parse_mem_total(meminfo), Some(24_684_132 * 1024));
+        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
     }
 
     #[test]

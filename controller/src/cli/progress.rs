@@ -66,7 +66,7 @@ fn describe(step: &Step, project: &str) -> (String, &'static str, &'static str) 
         ),
         Action::StartContainer { name } => (format!("Container {name}"), "Starting", "Started"),
         Action::StopContainer { name } => (format!("Container {name}"), "Stopping", "Stopped"),
-        Action::RemoveContainer { name } => (
+        Action::RemoveContainer { name, .. } => (
             format!("Container {}", final_name(name)),
             "Removing",
             "Removed",

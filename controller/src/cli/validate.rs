@@ -186,7 +186,7 @@ fn check(input: Input, base: &LoadOptions, err: &mut dyn Write) -> Result<(), Cl
 }
 
 fn load_strict_and_warn(options: &LoadOptions, err: &mut dyn Write) -> Result<(), CliError> {
-    let loaded = crate::load::load_project_strict(options, None)?;
+    let loaded = crate::load::load_project_strict(options, super::host_capacity())?;
     for warning in &loaded.warnings {
         writeln!(err, "warning: {warning}")?;
     }

@@ -5,18 +5,19 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use bollard::models::{ContainerSummary, ImageSummary, NetworkConnectRequest};
+use bollard::models::{ContainerSummary, ImageSummary, Mount, MountType, NetworkConnectRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, InspectNetworkOptions, ListContainersOptions,
-    ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions, StopContainerOptions,
-    TagImageOptions, UploadToContainerOptions,
+    CreateContainerOptions, CreateImageOptions, InspectContainerOptions, InspectNetworkOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions,
+    StopContainerOptions, TagImageOptions, UploadToContainerOptions,
 };
 use bollard::Docker;
 use futures::TryStreamExt;
-use tokio::sync::OnceCell;
+use tokio::sync::{broadcast, OnceCell};
 use tokio::time::Instant;
 
+use super::event_hub::EventHub;
 use super::spec::{self, Dockerfile, FileContent, ADDED_DOCKERFILE};
 use super::status::{evaluate, parse_status, Progress};
 use super::tarball::{self, Meta, TarWriter};
@@ -38,6 +39,10 @@ pub struct DockerBackend {
     client: OnceCell<Docker>,
     pull_timeout: Duration,
     pub(super) poll_interval: Duration,
+    events: EventHub,
+    /// Image reference → id, as last listed or inspected: the id goes in
+    /// each new container's image label without a call per create.
+    image_ids: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Default for DockerBackend {
@@ -53,7 +58,9 @@ impl DockerBackend {
             host: None,
             client: OnceCell::new(),
             pull_timeout: Duration::from_secs(300),
-            poll_interval: Duration::from_millis(50),
+            poll_interval: Duration::from_secs(1),
+            events: EventHub::default(),
+            image_ids: std::sync::Mutex::default(),
         }
     }
 
@@ -73,7 +80,10 @@ impl DockerBackend {
         self
     }
 
-    /// How often a wait lists the service's containers (100 ms by default).
+    /// How often a wait lists the service's containers when the engine
+    /// reported no change to them (1 s by default): waits look again as soon
+    /// as an event says a container of the service started, died or changed
+    /// health, so this only bounds the delay when the event stream fails.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -169,6 +179,11 @@ impl DockerBackend {
         };
         let (containers, images, networks, volumes) =
             futures::try_join!(containers, images, networks, volumes)?;
+        for reference in &refs {
+            if let Some(id) = image_id_of(reference, &images) {
+                self.remember_image(reference, Some(id));
+            }
+        }
 
         let mut observed = Observed {
             containers: containers.iter().filter_map(observed_container).collect(),
@@ -233,10 +248,30 @@ impl DockerBackend {
                 self.create_container(project, meta, action, service, *number, name)
                     .await
             }
-            Action::StartContainer { name } => docker
-                .start_container(name, None::<StartContainerOptions>)
-                .await
-                .map_err(mapped),
+            Action::StartContainer { name } => {
+                match docker
+                    .start_container(name, None::<StartContainerOptions>)
+                    .await
+                {
+                    // The engine refuses to start a paused container: unpause
+                    // it instead (a conflict for any other reason stays one).
+                    Err(e) if status(&e) == Some(409) => {
+                        let paused = docker
+                            .inspect_container(name, None::<InspectContainerOptions>)
+                            .await
+                            .ok()
+                            .and_then(|c| c.state)
+                            .and_then(|s| s.paused)
+                            .unwrap_or(false);
+                        if paused {
+                            docker.unpause_container(name).await.map_err(mapped)
+                        } else {
+                            Err(mapped(e))
+                        }
+                    }
+                    other => other.map_err(mapped),
+                }
+            }
             Action::StopContainer { name } => {
                 // Without a grace period in the model (or for an orphan) the
                 // engine uses the one the container was created with.
@@ -254,9 +289,9 @@ impl DockerBackend {
                 }
                 .map_err(mapped)
             }
-            Action::RemoveContainer { name } => {
+            Action::RemoveContainer { name, volumes } => {
                 let options = RemoveContainerOptions {
-                    v: false,
+                    v: *volumes,
                     force: false,
                     link: false,
                 };
@@ -373,9 +408,14 @@ impl DockerBackend {
             })?;
         let image = spec::image_ref(&project.name, service_name, service);
         let policy = service.pull_policy.as_str();
+        // Whatever happens below, the id known for the reference may change.
+        self.remember_image(&image, None);
         if policy != "always" && policy != "build" {
             match docker.inspect_image(&image).await {
-                Ok(_) => return Ok(()),
+                Ok(found) => {
+                    self.remember_image(&image, found.id);
+                    return Ok(());
+                }
                 Err(e) if status(&e) == Some(404) => {}
                 Err(e) => return Err(engine("inspect image", &image)(e)),
             }
@@ -498,6 +538,15 @@ impl DockerBackend {
         let hash = meta.config_hash(service)?;
         let mut spec = spec::container_spec(project, meta, service, number, name, hash)?;
         resolve_seccomp_profiles(&mut spec, service, &meta.working_dir)?;
+        if let Some(replaced) = replaced_id_prefix(name) {
+            let image = project
+                .services
+                .get(service)
+                .map(|s| spec::image_ref(&project.name, service, s))
+                .unwrap_or_default();
+            self.inherit_anonymous_volumes(replaced, &image, &mut spec)
+                .await?;
+        }
         let mut files = Vec::new();
         for file in &spec.files {
             let content = match &file.content {
@@ -512,6 +561,17 @@ impl DockerBackend {
                 }
             };
             files.push((file, content));
+        }
+        let image = project
+            .services
+            .get(service)
+            .map(|s| spec::image_ref(&project.name, service, s))
+            .unwrap_or_default();
+        if let Some(id) = self.image_id(&image).await {
+            spec.body
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(labels::IMAGE.to_owned(), id);
         }
         let options = CreateContainerOptions {
             name: Some(name.to_owned()),
@@ -581,6 +641,126 @@ impl DockerBackend {
             // leaves a container the next run replaces.
             let _ = docker.remove_container(&created.id, Some(cleanup)).await;
             return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Records (or forgets, with `None`) the id of image `reference`.
+    fn remember_image(&self, reference: &str, id: Option<String>) {
+        let mut known = self
+            .image_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match id {
+            Some(id) => known.insert(reference.to_owned(), id),
+            None => known.remove(reference),
+        };
+    }
+
+    /// The id of image `reference`: remembered, or inspected (and then
+    /// remembered). `None` when the engine does not have it; the create that
+    /// asks then fails with the engine's own message.
+    async fn image_id(&self, reference: &str) -> Option<String> {
+        let known = self
+            .image_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(reference)
+            .cloned();
+        if known.is_some() {
+            return known;
+        }
+        let docker = self.client().await.ok()?;
+        let id = docker.inspect_image(reference).await.ok()?.id;
+        self.remember_image(reference, id.clone());
+        id
+    }
+
+    /// A replacement mounts the anonymous volumes of the container it
+    /// replaces, as compose's recreate does, so their data survives a config
+    /// change: those the service declares without a source (`- /data`) and
+    /// those the image declares (`VOLUME`) where nothing else is mounted.
+    async fn inherit_anonymous_volumes(
+        &self,
+        replaced: &str,
+        image: &str,
+        spec: &mut spec::ContainerSpec,
+    ) -> Result<(), Error> {
+        let docker = self.client().await?;
+        let old = match docker
+            .inspect_container(replaced, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(old) if old.id.as_deref().is_some_and(|id| id.starts_with(replaced)) => old,
+            // Gone (a repair run) or not the container the name points at.
+            Ok(_) => return Ok(()),
+            Err(e) if status(&e) == Some(404) => return Ok(()),
+            Err(e) => return Err(engine("inspect container", replaced)(e)),
+        };
+        let anonymous: Vec<(String, String, bool)> = old
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.typ.as_deref() == Some("volume"))
+            .filter_map(|m| {
+                let name = m.name.filter(|n| is_anonymous_volume(n))?;
+                let target = clean_path(m.destination.as_deref()?);
+                Some((name, target, m.rw.unwrap_or(true)))
+            })
+            .collect();
+        if anonymous.is_empty() {
+            return Ok(());
+        }
+        let host = spec.body.host_config.get_or_insert_with(Default::default);
+        let mut image_volumes: Option<Vec<String>> = None;
+        for (volume, target, writable) in anonymous {
+            let mounts = host.mounts.get_or_insert_with(Vec::new);
+            let declared = mounts.iter_mut().find(|m| {
+                m.typ == Some(MountType::VOLUME)
+                    && m.source.is_none()
+                    && m.target.as_deref().map(clean_path).as_deref() == Some(target.as_str())
+            });
+            if let Some(mount) = declared {
+                mount.source = Some(volume);
+                continue;
+            }
+            let taken =
+                mounts.iter().any(|m| {
+                    m.target.as_deref().map(clean_path).as_deref() == Some(target.as_str())
+                }) || host.binds.iter().flatten().any(|b| {
+                    b.split(':').nth(1).map(clean_path).as_deref() == Some(target.as_str())
+                }) || host
+                    .tmpfs
+                    .iter()
+                    .flatten()
+                    .any(|(t, _)| clean_path(t) == target);
+            if taken {
+                continue;
+            }
+            if image_volumes.is_none() {
+                let inspected = docker
+                    .inspect_image(image)
+                    .await
+                    .map_err(engine("inspect image", image))?;
+                image_volumes = Some(
+                    inspected
+                        .config
+                        .and_then(|c| c.volumes)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|v| clean_path(v))
+                        .collect(),
+                );
+            }
+            if image_volumes.as_ref().is_some_and(|v| v.contains(&target)) {
+                host.mounts.get_or_insert_with(Vec::new).push(Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(volume),
+                    target: Some(target),
+                    read_only: (!writable).then_some(true),
+                    ..Mount::default()
+                });
+            }
         }
         Ok(())
     }
@@ -679,6 +859,9 @@ impl DockerBackend {
             ],
         )]
         .into();
+        // Subscribed before the first look: whatever changes after it is
+        // announced.
+        let mut notices = self.events.subscribe(docker);
         loop {
             let list = docker
                 .list_containers(Some(ListContainersOptions {
@@ -699,13 +882,31 @@ impl DockerBackend {
                 Progress::Failed(err) => return Err(err),
                 Progress::Pending => {}
             }
-            if deadline.is_some_and(|d| Instant::now() + self.poll_interval > d) {
+            // Look again when the engine reports a change to the service,
+            // or after the backstop interval (an event stream that broke or
+            // an engine clock far from ours), whichever comes first.
+            let backstop = Instant::now() + self.poll_interval;
+            let wake = deadline.map_or(backstop, |d| d.min(backstop));
+            loop {
+                tokio::select! {
+                    notice = notices.recv() => match notice {
+                        Ok(n) if n.project == project.name && n.service == service => break,
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            tokio::time::sleep_until(wake).await;
+                            break;
+                        }
+                    },
+                    () = tokio::time::sleep_until(wake) => break,
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::WaitTimedOut {
                     service: service.to_owned(),
                     condition,
                 });
             }
-            tokio::time::sleep(self.poll_interval).await;
         }
     }
 }
@@ -781,6 +982,28 @@ pub(crate) fn service_of<'p>(project: &'p Project, container: &str) -> Option<&'
     })
 }
 
+/// The replaced container's id prefix in a replacement's temporary name
+/// (`<12 hex digits>_<final name>`).
+fn replaced_id_prefix(name: &str) -> Option<&str> {
+    let (prefix, _) = name.split_once('_')?;
+    (prefix.len() == 12 && prefix.bytes().all(|b| b.is_ascii_hexdigit())).then_some(prefix)
+}
+
+/// A volume the engine named itself (64 hex digits): an anonymous one.
+fn is_anonymous_volume(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A container path without a trailing or doubled slash, for comparing
+/// mount targets as the engine does.
+fn clean_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
 /// A list entry with its compose labels parsed; `None` without a name.
 fn observed_container(summary: &ContainerSummary) -> Option<ObservedContainer> {
     let name = summary
@@ -808,6 +1031,22 @@ fn observed_container(summary: &ContainerSummary) -> Option<ObservedContainer> {
         image_id: summary.image_id.clone().unwrap_or_default(),
         state,
         health,
+        networks: summary
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.as_ref())
+            .map(|networks| {
+                networks
+                    .iter()
+                    .map(|(name, endpoint)| {
+                        (
+                            name.clone(),
+                            endpoint.network_id.clone().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -429,7 +429,7 @@ impl FakeBackend {
             .containers
             .values()
             .filter(|c| ours(&c.labels))
-            .map(|c| observed(c, now))
+            .map(|c| observed(c, now, &state.networks))
             .collect();
         let resources = |map: &BTreeMap<String, FakeResource>| -> Vec<FakeResource> {
             map.values().filter(|r| ours(&r.labels)).cloned().collect()
@@ -614,11 +614,16 @@ impl FakeBackend {
                     .filter(|source| !source.starts_with('/'))
                     .map(str::to_owned)
                     .collect();
-                volumes.extend(host.mounts.iter().flatten().filter_map(|m| {
-                    (m.typ == Some(bollard::models::MountType::VOLUME))
-                        .then(|| m.source.clone())
-                        .flatten()
-                }));
+                let volume_mounts = host
+                    .mounts
+                    .iter()
+                    .flatten()
+                    .filter(|m| m.typ == Some(bollard::models::MountType::VOLUME));
+                for mount in volume_mounts {
+                    // A mount without a source is anonymous: the engine
+                    // names it by a fresh id.
+                    volumes.push(mount.source.clone().unwrap_or_else(|| state.id()));
+                }
                 for volume in &volumes {
                     if !state.volumes.contains_key(volume) {
                         // The engine creates a missing named volume on use.
@@ -674,7 +679,10 @@ impl FakeBackend {
                     return Err(fail(404, "no such container"));
                 };
                 let (current, _) = container.current(now);
-                if current != ContainerState::Running {
+                if current == ContainerState::Paused {
+                    // As the real backend does: a paused container is unpaused.
+                    container.state = ContainerState::Running;
+                } else if current != ContainerState::Running {
                     container.state = ContainerState::Running;
                     container.health = None;
                     container.started_at = Some(now);
@@ -699,14 +707,29 @@ impl FakeBackend {
                 container.started_at = None;
                 Ok(())
             }
-            Action::RemoveContainer { name } => {
+            Action::RemoveContainer { name, volumes } => {
                 let Some(container) = state.containers.get(name) else {
                     return Ok(());
                 };
                 if container.current(now).0 == ContainerState::Running {
                     return Err(fail(409, "cannot remove a running container"));
                 }
-                state.containers.remove(name);
+                let Some(container) = state.containers.remove(name) else {
+                    return Ok(());
+                };
+                if *volumes {
+                    // Anonymous volumes go unless another container mounts
+                    // them; named ones stay.
+                    for volume in container.volumes.iter().filter(|v| is_anonymous(v)) {
+                        if !state
+                            .containers
+                            .values()
+                            .any(|c| c.volumes.contains(volume))
+                        {
+                            state.volumes.remove(volume);
+                        }
+                    }
+                }
                 Ok(())
             }
             Action::RenameContainer { from, to } => {
@@ -810,7 +833,7 @@ impl FakeBackend {
                     && c.labels.get(labels::SERVICE).map(String::as_str) == Some(service)
                     && c.labels.get(labels::ONEOFF).map(String::as_str) != Some("True")
             })
-            .map(|c| observed(c, now))
+            .map(|c| observed(c, now, &state.networks))
             .collect();
         if replicas.is_empty() && expected_replicas(config) == 0 {
             return Ok(Progress::Met);
@@ -900,7 +923,11 @@ impl FakeBackend {
     }
 }
 
-fn observed(c: &FakeContainer, now: Instant) -> ObservedContainer {
+fn observed(
+    c: &FakeContainer,
+    now: Instant,
+    networks: &BTreeMap<String, FakeResource>,
+) -> ObservedContainer {
     let (state, health) = c.current(now);
     let label = |key: &str| c.labels.get(key).cloned().unwrap_or_default();
     ObservedContainer {
@@ -914,6 +941,17 @@ fn observed(c: &FakeContainer, now: Instant) -> ObservedContainer {
         image_id: c.image_id.clone(),
         state,
         health,
+        // The fake's networks keep their id while they exist.
+        networks: c
+            .networks
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    networks.get(n).map(|r| r.id.clone()).unwrap_or_default(),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -946,7 +984,7 @@ impl Backend for FakeBackend {
             // controller is tested against its own echo too.
             let echo = match action {
                 Action::StopContainer { name } => Some((name, EventKind::Died, true)),
-                Action::RemoveContainer { name } => Some((name, EventKind::Destroyed, true)),
+                Action::RemoveContainer { name, .. } => Some((name, EventKind::Destroyed, true)),
                 Action::StartContainer { name } => Some((name, EventKind::Started, false)),
                 _ => None,
             };
@@ -999,6 +1037,11 @@ impl Backend for FakeBackend {
         })
         .boxed()
     }
+}
+
+/// An engine-named (anonymous) volume: 64 hex digits.
+fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -1169,6 +1212,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn anonymous_volumes_go_with_their_container_only_when_asked() {
+        let fake = FakeBackend::new();
+        let mut p = project();
+        let web = p.services.get_mut("web").unwrap();
+        web.volumes = serde_json::from_value(serde_json::json!(
+            [{"type": "volume", "target": "/cache"}]
+        ))
+        .unwrap();
+        let m = meta();
+        fake.add_image("busybox");
+        let network = Action::CreateNetwork {
+            network: "default".into(),
+        };
+        fake.apply(&p, &m, &network).await.unwrap();
+        for (volumes, left) in [(false, 1), (true, 1)] {
+            fake.apply(&p, &m, &create("web")).await.unwrap();
+            let remove = Action::RemoveContainer {
+                name: "shop-web-1".into(),
+                volumes,
+            };
+            fake.apply(&p, &m, &remove).await.unwrap();
+            // The first round leaves its volume; the second removes its own.
+            assert_eq!(fake.volumes().len(), left, "volumes: {volumes}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn running_containers_are_not_removed_and_used_volumes_stay() {
         let fake = FakeBackend::new();
         let (p, m) = (project(), meta());
@@ -1189,6 +1259,7 @@ mod tests {
         }
         let remove = Action::RemoveContainer {
             name: "shop-db-1".into(),
+            volumes: false,
         };
         assert_eq!(
             fake.apply(&p, &m, &remove).await.unwrap_err().reason(),

@@ -9,6 +9,7 @@
 //! behaves as the engine does.
 mod container_wait;
 mod engine;
+mod event_hub;
 mod events;
 pub mod fake;
 pub mod spec;
@@ -55,6 +56,9 @@ pub mod labels {
     pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
     /// The service's dependencies as `service:condition:restart`, comma-separated.
     pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+    /// The id of the image the container was created from, as compose
+    /// records it.
+    pub const IMAGE: &str = "com.docker.compose.image";
     /// The version of the tool that created the object (stackd's own).
     pub const VERSION: &str = "com.docker.compose.version";
     /// A network's key in the project.
@@ -91,7 +95,11 @@ impl ProjectMeta {
                 options
                     .files
                     .first()
-                    .and_then(|f| f.parent().map(|p| p.to_path_buf()))
+                    .and_then(|f| f.parent())
+                    // `-f compose.yaml` has an empty parent: the working dir
+                    // itself, without the trailing slash joining "" would add.
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(|p| p.to_path_buf())
             })
             .unwrap_or_else(|| options.working_dir.clone());
         let absolute = |p: &std::path::Path| options.working_dir.join(p).display().to_string();
@@ -595,7 +603,7 @@ pub(crate) fn action_error(
         (Action::RenameContainer { from: name, .. }, 404)
         | (Action::StartContainer { name }, 404)
         | (Action::StopContainer { name }, 404)
-        | (Action::RemoveContainer { name }, 404)
+        | (Action::RemoveContainer { name, .. }, 404)
         | (Action::WaitContainer { name, .. }, 404) => Error::ContainerMissing {
             container: name.clone(),
         },
@@ -603,7 +611,7 @@ pub(crate) fn action_error(
             container: name.clone(),
             message,
         },
-        (Action::RemoveContainer { name }, 409) | (Action::StopContainer { name }, 409) => {
+        (Action::RemoveContainer { name, .. }, 409) | (Action::StopContainer { name }, 409) => {
             Error::ContainerBusy {
                 container: name.clone(),
                 message,
@@ -667,7 +675,7 @@ fn describe(project: &Project, action: &Action) -> (&'static str, String) {
         Action::CreateContainer { name, .. } => ("create container", name.clone()),
         Action::StartContainer { name } => ("start container", name.clone()),
         Action::StopContainer { name } => ("stop container", name.clone()),
-        Action::RemoveContainer { name } => ("remove container", name.clone()),
+        Action::RemoveContainer { name, .. } => ("remove container", name.clone()),
         Action::RenameContainer { from, to } => ("rename container", format!("{from} to {to}")),
         Action::WaitFor { service, .. } => ("wait for service", service.clone()),
         Action::WaitContainer { name, .. } => ("wait for container", name.clone()),

@@ -141,6 +141,7 @@ mod tests {
             image_id: "sha256:1".into(),
             state,
             health,
+            networks: Default::default(),
         }
     }
 

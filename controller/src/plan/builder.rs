@@ -59,7 +59,7 @@ fn container_names(action: &Action) -> Vec<&str> {
         Action::CreateContainer { name, .. }
         | Action::StartContainer { name }
         | Action::StopContainer { name }
-        | Action::RemoveContainer { name }
+        | Action::RemoveContainer { name, .. }
         | Action::WaitContainer { name, .. } => vec![name],
         Action::RenameContainer { from, to } => vec![from, to],
         Action::CreateNetwork { .. }

@@ -8,6 +8,8 @@
 //! `remove_volumes`, external ones never; with it, volumes labelled with
 //! the project that the file no longer declares go too (they are the
 //! project's, and `down -v` is the one place a named volume is removed).
+//! Containers' anonymous volumes go with their containers under the same
+//! flag, as `docker compose down -v` removes them.
 use std::collections::BTreeMap;
 
 use super::builder::Builder;
@@ -53,7 +55,7 @@ pub fn plan_down(
     let mut removed = Vec::new();
     let mut stopped: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for container in others {
-        let (_, remove) = take_down(&mut builder, container, Vec::new());
+        let (_, remove) = take_down(&mut builder, container, Vec::new(), remove_volumes);
         removed.push(remove);
     }
     for service in &order {
@@ -66,7 +68,7 @@ pub fn plan_down(
             .collect();
         let mut service_stops = Vec::new();
         for container in containers {
-            let (stop, remove) = take_down(&mut builder, container, after.clone());
+            let (stop, remove) = take_down(&mut builder, container, after.clone(), remove_volumes);
             service_stops.push(stop.unwrap_or(remove));
             removed.push(remove);
         }
@@ -146,6 +148,7 @@ fn take_down(
     builder: &mut Builder,
     container: &ObservedContainer,
     after: Vec<usize>,
+    volumes: bool,
 ) -> (Option<usize>, usize) {
     let running = matches!(
         container.state,
@@ -163,6 +166,7 @@ fn take_down(
     let remove = builder.push(
         Action::RemoveContainer {
             name: container.name.clone(),
+            volumes,
         },
         CAUSE,
         after,

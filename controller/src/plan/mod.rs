@@ -97,6 +97,10 @@ pub enum Action {
     RemoveContainer {
         /// Container name.
         name: String,
+        /// Also remove its anonymous volumes (`down -v`, as compose does);
+        /// one another container still mounts stays.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        volumes: bool,
     },
     /// Rename a container (the last step of a replacement).
     RenameContainer {

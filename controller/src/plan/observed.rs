@@ -59,6 +59,10 @@ pub struct ObservedContainer {
     pub state: ContainerState,
     /// Health, when the container has a healthcheck.
     pub health: Option<Health>,
+    /// Engine name → id of each network it is attached to (the id is empty
+    /// for a container never started); empty when not known.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, String>,
 }
 
 impl ObservedContainer {

@@ -24,7 +24,14 @@ impl fmt::Display for Action {
             Action::CreateContainer { name, .. } => write!(f, "create container {name}"),
             Action::StartContainer { name } => write!(f, "start container {name}"),
             Action::StopContainer { name } => write!(f, "stop container {name}"),
-            Action::RemoveContainer { name } => write!(f, "remove container {name}"),
+            Action::RemoveContainer {
+                name,
+                volumes: false,
+            } => write!(f, "remove container {name}"),
+            Action::RemoveContainer {
+                name,
+                volumes: true,
+            } => write!(f, "remove container {name} and its anonymous volumes"),
             Action::RenameContainer { from, to } => write!(f, "rename container {from} → {to}"),
             Action::WaitFor { service, condition } => write!(f, "wait for {service} {condition}"),
             Action::WaitContainer {

@@ -257,6 +257,7 @@ pub(crate) fn emit(
             let removed = push(
                 Action::RemoveContainer {
                     name: r.old.to_string(),
+                    volumes: false,
                 },
                 vec![waited],
             );

@@ -53,6 +53,7 @@ fn container(project: &Project, service: &str, number: u32) -> ObservedContainer
         image_id: image_id(&image_ref(&project.name, service, config)),
         state: ContainerState::Running,
         health: has_healthcheck(config).then_some(Health::Healthy),
+        networks: BTreeMap::new(),
     }
 }
 
@@ -793,6 +794,14 @@ fn down_keeps_named_volumes_unless_asked_and_stops_dependents_first() {
         text_of(&plan).ends_with("remove volume data (down)\n"),
         "{plan}"
     );
+    // Containers take their anonymous volumes with them, only with -v.
+    assert_eq!(
+        text_of(&plan)
+            .matches("remove container demo-db-1 and its anonymous volumes (down)")
+            .count(),
+        1,
+        "{plan}"
+    );
 }
 
 fn text_of(plan: &Plan) -> String {
@@ -818,7 +827,7 @@ fn down_never_removes_external_networks_or_volumes() {
     let plan = plan_down("demo", Some(&project), &observed, true);
     assert_eq!(
         text(&plan),
-        "stop container demo-web-1 (down)\nremove container demo-web-1 (down)\n"
+        "stop container demo-web-1 (down)\nremove container demo-web-1 and its anonymous volumes (down)\n"
     );
 }
 
@@ -924,5 +933,88 @@ remove container demo-db-1 (scale 1 → 0)
 create container demo-app-1 (missing)
 start container demo-app-1 (missing)
 "
+    );
+}
+
+#[test]
+fn a_service_that_joins_another_network_is_recreated() {
+    let before = project(WEB);
+    let after = project(&format!(
+        "{WEB}    networks: [default, back]\nnetworks:\n  back: {{}}\n"
+    ));
+    let plan = up(&after, &converged(&before));
+    let text = text(&plan);
+    assert!(text.contains("create network back (missing)"), "{text}");
+    assert!(text.contains("(config changed)"), "{text}");
+    assert!(text.contains("rename container"), "{text}");
+}
+
+/// `web` of [`WEB`], stopped, attached to `demo_default` with id `joined`.
+fn stopped_on_network(project: &Project, joined: &str) -> Observed {
+    let mut observed = converged(project);
+    let web = &mut observed.containers[0];
+    web.state = ContainerState::Exited(137);
+    web.networks = [("demo_default".to_string(), joined.to_string())].into();
+    observed
+}
+
+#[test]
+fn a_container_on_a_network_that_was_removed_or_recreated_is_recreated() {
+    let project = project(WEB);
+    let current = hex("default");
+    // Same network: just started again.
+    let plan = up(&project, &stopped_on_network(&project, &current));
+    assert_eq!(text(&plan), "start container demo-web-1 (exited (137))\n");
+    // Never started (no id yet): started.
+    let plan = up(&project, &stopped_on_network(&project, ""));
+    assert_eq!(text(&plan), "start container demo-web-1 (exited (137))\n");
+    // A network of that name, but not the one it joined.
+    let plan = up(&project, &stopped_on_network(&project, &hex("earlier")));
+    assert!(
+        text(&plan).contains("(network demo_default was recreated)"),
+        "{plan}"
+    );
+    // The network is gone: created again, and the container with it.
+    let mut observed = stopped_on_network(&project, &current);
+    observed.networks = Some(Vec::new());
+    let plan = up(&project, &observed);
+    let text = text(&plan);
+    assert!(text.contains("create network default (missing)"), "{text}");
+    assert!(
+        text.contains("(network demo_default was removed)"),
+        "{text}"
+    );
+    // Networks not listed: nothing to compare with.
+    let mut observed = stopped_on_network(&project, &hex("earlier"));
+    observed.networks = None;
+    assert!(!up(&project, &observed).to_string().contains("recreated"));
+}
+
+#[test]
+fn a_container_missing_one_of_its_networks_is_recreated() {
+    let project = project(&format!(
+        "{WEB}    networks: [default, back]\nnetworks:\n  back: {{}}\n"
+    ));
+    let mut observed = converged(&project);
+    observed.containers[0].networks = [("demo_default".to_string(), hex("default"))].into();
+    let plan = up(&project, &observed);
+    assert!(
+        text(&plan).contains("(not attached to network demo_back)"),
+        "{plan}"
+    );
+    observed.containers[0]
+        .networks
+        .insert("demo_back".into(), hex("back"));
+    assert!(up(&project, &observed).is_empty());
+}
+
+#[test]
+fn a_paused_container_is_unpaused_by_up() {
+    let project = project(WEB);
+    let mut observed = converged(&project);
+    observed.containers[0].state = ContainerState::Paused;
+    assert_eq!(
+        text(&up(&project, &observed)),
+        "start container demo-web-1 (paused)\n"
     );
 }

@@ -34,7 +34,12 @@
 //!   that exited non-zero is started again, as `docker compose up` would
 //!   (the reconcile loop's backoff keeps that from spinning). Any other
 //!   stopped container is started.
-//! - Up-to-date paused containers are left paused.
+//! - Up-to-date paused containers are unpaused (a start step, which the
+//!   backend turns into an unpause for a paused container).
+//! - A container is also replaced when it is not attached to one of its
+//!   service's networks, or is attached to a network that was removed (and
+//!   maybe created again under its name: the engine would refuse to start
+//!   it); network ids are compared only when networks were listed.
 //! - Two containers claiming one number: the one carrying the final name is
 //!   kept; without one, a leftover temporary container is finished (renamed
 //!   and started, or replaced if outdated); without that, the container
@@ -448,6 +453,7 @@ impl<'a> Planner<'a> {
             let step = emit.builder.push(
                 Action::RemoveContainer {
                     name: container.name.clone(),
+                    volumes: false,
                 },
                 cause,
                 [],
@@ -629,7 +635,7 @@ impl<'a> Planner<'a> {
                 decision.running.push(name.clone());
                 decision.kept.push(container);
             }
-            ContainerState::Paused => decision.kept.push(container),
+            ContainerState::Paused => start(decision, "paused".to_string()),
             ContainerState::Exited(0) if spec.one_shot => decision.kept.push(container),
             ContainerState::Exited(code) => start(decision, format!("exited ({code})")),
             ContainerState::Created | ContainerState::Dead | ContainerState::Removing => {
@@ -666,7 +672,58 @@ impl<'a> Planner<'a> {
             ContainerState::Removing => return Some("being removed".to_string()),
             _ => {}
         }
+        if let Some(cause) = self.network_mismatch(spec, container) {
+            return Some(cause);
+        }
         parent_changed.map(|parent| format!("{parent} recreated"))
+    }
+
+    /// Why the container's networks are not the service's, if they are not:
+    /// one it should be on is missing, or the engine's network of that name
+    /// is no longer the one it joined. Containers whose networks are not
+    /// known, and services with a `network_mode`, are not checked.
+    fn network_mismatch(&self, spec: &Spec<'a>, container: &ObservedContainer) -> Option<String> {
+        let service = spec.service;
+        if container.networks.is_empty()
+            || !service.network_mode.is_empty()
+            || !service.net.is_empty()
+        {
+            return None;
+        }
+        let keys: Vec<&str> = if service.networks.is_empty() {
+            self.project
+                .networks
+                .keys()
+                .filter(|k| *k == "default")
+                .map(String::as_str)
+                .collect()
+        } else {
+            service.networks.keys().map(String::as_str).collect()
+        };
+        for key in keys {
+            let Some(config) = self.project.networks.get(key) else {
+                continue;
+            };
+            let name = engine_name(&self.project.name, key, &config.name, config.external);
+            let Some(joined) = container.networks.get(&name) else {
+                return Some(format!("not attached to network {name}"));
+            };
+            let Some(listed) = &self.observed.networks else {
+                continue;
+            };
+            match listed.iter().find(|n| n.name == name) {
+                // About to be created: the container would still point at
+                // the old one.
+                None if !config.external => {
+                    return Some(format!("network {name} was removed"));
+                }
+                Some(current) if !joined.is_empty() && *joined != current.id => {
+                    return Some(format!("network {name} was recreated"));
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Running containers of `restart: true` dependents of replaced services.
@@ -831,7 +888,10 @@ impl<'a> Planner<'a> {
                         emit.record(spec.name, step);
                     }
                     let step = emit.builder.push(
-                        Action::RemoveContainer { name: name.clone() },
+                        Action::RemoveContainer {
+                            name: name.clone(),
+                            volumes: false,
+                        },
                         cause.clone(),
                         [],
                     );
@@ -901,7 +961,10 @@ impl<'a> Planner<'a> {
                         emit.record(spec.name, step);
                     }
                     let removed = emit.builder.push(
-                        Action::RemoveContainer { name: old.clone() },
+                        Action::RemoveContainer {
+                            name: old.clone(),
+                            volumes: false,
+                        },
                         cause.clone(),
                         before_stop,
                     );

@@ -3,6 +3,14 @@
 //! new steps from starting while the running ones finish; an overall timeout
 //! bounds the whole run; waits still running when a step fails are
 //! cancelled, engine calls are let finish. Decides nothing: the plan already did.
+//!
+//! One choice of order is made here: container creates and starts that lead
+//! to a wait some later step is gated on (a dependency's health or
+//! completion) are the critical ones, and other creates and starts are held
+//! back while a critical one runs. Creating and starting containers is work
+//! for the engine's CPU; sharing it with containers nothing waits for would
+//! delay the containers that the rest of the plan waits for, and the held
+//! steps run in the gaps (a healthcheck's interval) instead.
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -170,6 +178,54 @@ fn graph(plan: &Plan) -> Result<(Vec<usize>, Vec<Vec<usize>>), ExecError> {
     Ok((waiting, followers))
 }
 
+/// Container creates and starts: the engine calls that cost it CPU.
+fn is_heavy(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::CreateContainer { .. } | Action::StartContainer { .. }
+    )
+}
+
+/// Which steps are critical: heavy steps from which a wait with followers
+/// (one that gates later steps) can be reached.
+fn critical_steps(plan: &Plan, followers: &[Vec<usize>]) -> Vec<bool> {
+    let n = plan.steps.len();
+    // `gates[i]`: a gating wait is reachable from step i (itself excluded).
+    let mut gates = vec![false; n];
+    // 0 unseen, 1 on the path being explored, 2 done. A follower on the path
+    // is a cycle: `graph` accepted it, the run reports it; skip it here.
+    let mut mark = vec![0u8; n];
+    // Depth-first over followers, iteratively (plans can be long chains).
+    for root in 0..n {
+        if mark[root] != 0 {
+            continue;
+        }
+        mark[root] = 1;
+        let mut stack = vec![(root, 0usize)];
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            if let Some(&follower) = followers[node].get(*next) {
+                *next += 1;
+                if mark[follower] == 0 {
+                    mark[follower] = 1;
+                    stack.push((follower, 0));
+                }
+                continue;
+            }
+            gates[node] = followers[node].iter().any(|&f| {
+                gates[f]
+                    || (matches!(plan.steps[f].action, Action::WaitFor { .. })
+                        && !followers[f].is_empty())
+            });
+            mark[node] = 2;
+            stack.pop();
+        }
+    }
+    (0..n)
+        .map(|i| gates[i] && is_heavy(&plan.steps[i].action))
+        .collect()
+}
+
 /// Runs one step; resolves to its index, outcome (`None` when cancelled)
 /// and duration. Only waits are cancelled: they change nothing on the
 /// engine, while an engine call cut short could leave half-made state.
@@ -214,7 +270,9 @@ pub async fn execute(
     let started = Instant::now();
     let deadline = options.timeout.map(|t| started + t);
     let (mut waiting, followers) = graph(plan)?;
+    let critical = critical_steps(plan, &followers);
     let parallelism = options.parallelism.max(1);
+    let mut critical_running = 0;
 
     let mut report = Report::default();
     let mut ready: BTreeSet<usize> = (0..plan.steps.len()).filter(|i| waiting[*i] == 0).collect();
@@ -227,16 +285,22 @@ pub async fn execute(
         let mut in_flight = FuturesUnordered::new();
         loop {
             if failure.is_none() {
-                let startable: Vec<usize> = ready.iter().copied().collect();
+                // Critical steps first, so that none waits behind a held one.
+                let mut startable: Vec<usize> = ready.iter().copied().collect();
+                startable.sort_by_key(|i| !critical[*i]);
                 for index in startable {
                     let step = &plan.steps[index];
                     let is_wait = step.action.is_wait();
                     if !is_wait && busy >= parallelism {
                         continue;
                     }
+                    if critical_running > 0 && !critical[index] && is_heavy(&step.action) {
+                        continue;
+                    }
                     ready.remove(&index);
                     running.insert(index);
                     busy += usize::from(!is_wait);
+                    critical_running += usize::from(critical[index]);
                     *report
                         .counts
                         .entry(ActionKind::of(&step.action))
@@ -258,6 +322,7 @@ pub async fn execute(
             };
             running.remove(&index);
             busy -= usize::from(!plan.steps[index].action.is_wait());
+            critical_running -= usize::from(critical[index]);
             match result {
                 None => events(Event::Cancelled { index }),
                 Some(Ok(())) => {

@@ -67,6 +67,7 @@ mod tests {
             image_id: "sha256:1".into(),
             state,
             health: None,
+            networks: Default::default(),
         }
     }
 

@@ -399,3 +399,84 @@ async fn a_step_after_a_missing_step_is_an_invalid_plan() {
     assert!(matches!(result, Err(ExecError::InvalidPlan { .. })));
     assert!(fake.calls().is_empty());
 }
+
+/// db ← web (healthy), and a job nothing waits for.
+fn gated_and_free() -> Plan {
+    Plan {
+        steps: vec![
+            step(network("default"), &[]),
+            step(create("db"), &[0]),
+            step(start("db"), &[1]),
+            step(wait("db", Condition::ServiceHealthy), &[2]),
+            step(create("web"), &[0]),
+            step(start("web"), &[3, 4]),
+            step(create("job"), &[0]),
+            step(start("job"), &[6]),
+            step(wait("web", Condition::ServiceStarted), &[5]),
+        ],
+    }
+}
+
+#[test]
+fn critical_steps_are_the_creates_and_starts_a_gating_wait_follows() {
+    let plan = gated_and_free();
+    let (_, followers) = graph(&plan).unwrap();
+    // The wait on web gates nothing: web's steps are not critical, nor are
+    // the network and the wait on db (not container creates or starts).
+    assert_eq!(
+        critical_steps(&plan, &followers),
+        vec![false, true, true, false, false, false, false, false, false]
+    );
+    let cycle = Plan {
+        steps: vec![step(create("db"), &[1]), step(start("db"), &[0])],
+    };
+    let (_, followers) = graph(&cycle).unwrap();
+    assert_eq!(critical_steps(&cycle, &followers), vec![false, false]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn creates_and_starts_nothing_waits_for_are_held_while_critical_ones_run() {
+    let fake = FakeBackend::new();
+    fake.add_image("busybox");
+    fake.set_delay(ActionKind::CreateContainer, Duration::from_secs(1));
+    fake.set_delay(ActionKind::StartContainer, Duration::from_secs(1));
+    fake.set_behaviour("db", Behaviour::HealthyAfter(Duration::from_secs(3)));
+    let plan = gated_and_free();
+    let (result, _) = run(&fake, &plan, &ExecOptions::default()).await;
+    result.unwrap();
+    let calls = fake.calls();
+    let t0 = record(&calls, &network("default")).finished.unwrap();
+    let at = |action: &Action| record(&calls, action).started - t0;
+    assert_eq!(at(&start("db")), Duration::from_secs(1));
+    // Held while db is created and started, then run during its wait.
+    assert_eq!(at(&create("web")), Duration::from_secs(2));
+    assert_eq!(at(&create("job")), Duration::from_secs(2));
+    assert_eq!(at(&start("job")), Duration::from_secs(3));
+    assert_eq!(at(&start("web")), Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_gating_wait_creates_run_at_once() {
+    let fake = FakeBackend::new();
+    fake.add_image("busybox");
+    fake.set_delay(ActionKind::CreateContainer, Duration::from_secs(1));
+    let plan = Plan {
+        steps: vec![
+            step(network("default"), &[]),
+            step(create("db"), &[0]),
+            step(create("web"), &[0]),
+            step(create("job"), &[0]),
+            step(start("db"), &[1]),
+            step(wait("db", Condition::ServiceStarted), &[4]),
+        ],
+    };
+    let (result, _) = run(&fake, &plan, &ExecOptions::default()).await;
+    let calls = fake.calls();
+    let creates: Vec<_> = calls
+        .iter()
+        .filter(|r| matches!(&r.call, Call::Apply(Action::CreateContainer { .. })))
+        .collect();
+    assert_eq!(creates.len(), 3);
+    assert!(creates.iter().all(|r| r.started == creates[0].started));
+    result.unwrap();
+}
