@@ -36,7 +36,8 @@ check-generated: generate
     git diff --exit-code crds/
 
 # What CI runs (.ci/run): lint, generated files, the test image, every test
-# (Docker engine tests included), then the e2e suite.
+# (Docker engine tests included), then the e2e suite (which builds and runs
+# the stackd image, and runs the dashboard's queries on a real Prometheus).
 ci: lint check-generated e2e-image test-engine e2e
 
 # Rewrite the conformance test's known-differences.txt with today's failures.
@@ -58,11 +59,13 @@ bench *ARGS:
 e2e-image:
     bash e2e/image/build.sh
 
-# They skip (and pass) when `docker info` fails or STACKD_E2E=0.
-# End-to-end tests of stackd up/down/plan/ps on the local Docker engine.
+# They skip (and pass) when `docker info` fails or STACKD_E2E=0. With an
+# engine, the stackd image is built first (a static release build: minutes
+# when cold).
+# End-to-end tests of stackd (CLI, watch mode, image, dashboard) on the local Docker engine.
 e2e:
     cargo build -p stackd
-    if [ "${STACKD_E2E:-1}" != 0 ] && docker info >/dev/null 2>&1; then bash e2e/image/build.sh; fi
+    if [ "${STACKD_E2E:-1}" != 0 ] && docker info >/dev/null 2>&1; then bash e2e/image/build.sh && bash image/build.sh; fi
     STACKD_E2E_IMAGE_READY=1 cargo test -p stackd-e2e --no-fail-fast -- --test-threads=2
 
 # ARGS go to the proxy: --listen PATH [--error-rate R] [--drop-rate R] [--delay-ms N] [--seed N] [--log FILE] (see --help).
@@ -76,3 +79,14 @@ fault-proxy *ARGS:
 bench-docker *ARGS: e2e-image
     cargo build --release -p stackd
     python3 bench/compare_up.py {{ARGS}}
+
+# No registry needed: a static release binary built here (its own target
+# directory under $CARGO_TARGET_DIR/<triple>/release) in a FROM scratch image.
+# Build the container image stackd:<version> and stackd:latest.
+image:
+    bash image/build.sh
+
+# Check the chart's alerting rules and run their unit tests (promtool).
+rules:
+    promtool check rules charts/stackd/rules/alerts.yaml
+    promtool test rules charts/stackd/rules/alerts_test.yaml

@@ -1,7 +1,7 @@
 //! Test harness for stackd's end-to-end tests on a real Docker engine: find
 //! and run the binaries, own a compose project per test and clean it up,
-//! read the engine through the docker CLI, and count Docker API calls or
-//! inject faults into them through a proxy.
+//! read the engine through the docker CLI, count Docker API calls or
+//! inject faults into them through a proxy, and run a real Prometheus.
 //!
 //! A test starts with `let Some(stack) = Stack::new("tag")? else { return Ok(()) };`,
 //! which skips (passing, after saying why) when the engine does not answer
@@ -9,6 +9,7 @@
 
 mod cmd;
 mod engine;
+mod prometheus;
 mod proxy;
 mod stack;
 mod time;
@@ -20,6 +21,7 @@ pub use engine::{
     network_exists, networks_with_label, volume_exists, volumes_with_label, Container,
     NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL,
 };
+pub use prometheus::{required_tool, Prometheus, Series};
 pub use proxy::{
     path_pattern, spacing, strip_version, ApiCall, ApiProxy, Endpoint, Fault, FaultPlan, FaultRule,
     HttpResponse, PathMatch, ProxyOptions, Trigger, UnixHttp,
