@@ -85,8 +85,13 @@ fn the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation() {
                 .lines()
                 .zip(text.lines())
                 .position(|(a, b)| a != b)
-                .map_or_else(|| checked_in.lines().count().min(text.lines().count()) + 1, |i| i + 1);
-            stale.push(format!("manifests/{stack}/kubernetes.yaml (first difference at line {line})"));
+                .map_or_else(
+                    || checked_in.lines().count().min(text.lines().count()) + 1,
+                    |i| i + 1,
+                );
+            stale.push(format!(
+                "manifests/{stack}/kubernetes.yaml (first difference at line {line})"
+            ));
         }
     }
     assert!(
@@ -103,7 +108,8 @@ fn a_stack_manifest_translates_like_the_compose_file_it_wraps() {
         if !dir.join("stack.yaml").is_file() {
             continue;
         }
-        let loaded = load_stack_manifest(Path::new("stack.yaml"), &clean_options(&dir, Vec::new())).unwrap();
+        let loaded =
+            load_stack_manifest(Path::new("stack.yaml"), &clean_options(&dir, Vec::new())).unwrap();
         let from_manifest = translated(&loaded.loaded.project);
         let from_compose = translated(&compose_project(stack));
         assert_eq!(
