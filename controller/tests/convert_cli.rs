@@ -110,7 +110,19 @@ fn convert_of_a_seed_stack_prints_its_checked_in_kubernetes_yaml() {
         .skip_while(|l| l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(text(&out.stdout), objects);
+    let printed = text(&out.stdout);
+    if let Some((at, (a, b))) = printed
+        .lines()
+        .zip(objects.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!(
+            "stdout differs from kubernetes.yaml at object line {}: {a:?} vs {b:?}",
+            at + 1
+        );
+    }
+    assert_eq!(printed, objects);
     let warnings: Vec<String> = golden
         .lines()
         .filter_map(|l| l.strip_prefix("#   "))

@@ -121,17 +121,25 @@ fn generic_key(kind: &str, key: &str) -> String {
 
 struct Variant {
     name: &'static str,
-    options: fn(&Project, &BTreeMap<String, String>) -> TranslateOptions,
+    options: fn(&Project, &BTreeMap<String, String>, &Path) -> TranslateOptions,
 }
 
-fn default_options(project: &Project, env: &BTreeMap<String, String>) -> TranslateOptions {
+fn default_options(
+    project: &Project,
+    env: &BTreeMap<String, String>,
+    dir: &Path,
+) -> TranslateOptions {
     TranslateOptions {
-        contents: sources::read(project, env),
+        contents: sources::read(project, env, Some(dir)),
         ..TranslateOptions::default()
     }
 }
 
-fn permissive_options(project: &Project, env: &BTreeMap<String, String>) -> TranslateOptions {
+fn permissive_options(
+    project: &Project,
+    env: &BTreeMap<String, String>,
+    dir: &Path,
+) -> TranslateOptions {
     TranslateOptions {
         namespace: Some("corpus".into()),
         allow_host_path: true,
@@ -139,7 +147,7 @@ fn permissive_options(project: &Project, env: &BTreeMap<String, String>) -> Tran
         allow_host_pid: true,
         allow_host_ipc: true,
         wait_image: Some("example/kubectl:1.33".into()),
-        contents: sources::read(project, env),
+        contents: sources::read(project, env, Some(dir)),
     }
 }
 
@@ -260,7 +268,7 @@ fn every_valid_corpus_case_translates_to_schema_valid_objects_without_silent_dro
             from_oracle += 1;
         }
         for variant in &variants {
-            let options = (variant.options)(&project, &env);
+            let options = (variant.options)(&project, &env, &dir);
             let label = format!("{} ({})", case.case, variant.name);
             let result = std::panic::catch_unwind(|| translate(&project, &options));
             let translation = match result {

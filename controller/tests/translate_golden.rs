@@ -30,9 +30,9 @@ fn clean_options(dir: &Path, files: Vec<PathBuf>) -> LoadOptions {
     }
 }
 
-fn translated(project: &Project) -> Translation {
+fn translated(project: &Project, dir: &Path) -> Translation {
     let options = TranslateOptions {
-        contents: sources::read(project, &BTreeMap::new()),
+        contents: sources::read(project, &BTreeMap::new(), Some(dir)),
         ..TranslateOptions::default()
     };
     translate(project, &options).unwrap()
@@ -70,7 +70,7 @@ fn the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation() {
     let mut stale = Vec::new();
     for stack in STACKS {
         let project = compose_project(stack);
-        let translation = translated(&project);
+        let translation = translated(&project, &manifests().join(stack));
         assert!(translation.unaccounted(&keys_present(&project)).is_empty());
         assert_eq!(check::check(&translation.objects), Vec::<String>::new());
         let text = golden_text(stack, &translation);
@@ -110,8 +110,8 @@ fn a_stack_manifest_translates_like_the_compose_file_it_wraps() {
         }
         let loaded =
             load_stack_manifest(Path::new("stack.yaml"), &clean_options(&dir, Vec::new())).unwrap();
-        let from_manifest = translated(&loaded.loaded.project);
-        let from_compose = translated(&compose_project(stack));
+        let from_manifest = translated(&loaded.loaded.project, &dir);
+        let from_compose = translated(&compose_project(stack), &dir);
         assert_eq!(
             from_manifest.to_yaml().unwrap(),
             from_compose.to_yaml().unwrap(),

@@ -14,7 +14,11 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let loaded = load_and_warn(&load_options(global)?, err)?;
+    let load = load_options(global)?;
+    let loaded = load_and_warn(&load, err)?;
+    let project_dir = crate::load::environment::prepare(&load)
+        .ok()
+        .map(|setup| setup.working_dir);
     let environment = process_environment();
     let options = TranslateOptions {
         namespace: args.namespace.clone(),
@@ -23,7 +27,7 @@ pub(super) fn run(
         allow_host_pid: args.allow_host_pid,
         allow_host_ipc: args.allow_host_ipc,
         wait_image: args.wait_image.clone(),
-        contents: sources::read(&loaded.project, &environment),
+        contents: sources::read(&loaded.project, &environment, project_dir.as_deref()),
     };
     let translation = translate(&loaded.project, &options)?;
     for warning in &translation.warnings {

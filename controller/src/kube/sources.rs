@@ -1,8 +1,10 @@
-//! Reads what secrets and configs hold outside the model: the files they
-//! name and the variables they come from. The translation itself never
-//! reads anything; the caller hands it these [`Contents`].
+//! Reads what the model only names: the files and variables secrets and
+//! configs come from, and the project files services bind-mount (which the
+//! translation copies into ConfigMaps). The translation itself never reads
+//! anything; the caller hands it these [`Contents`].
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::Path;
 
 use super::translate::Contents;
 use crate::model::Project;
@@ -10,10 +12,19 @@ use crate::model::Project;
 /// Files larger than this are not read: no Kubernetes object holds them.
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// Largest bind-mounted file copied: what a ConfigMap holds.
+const MAX_COPY_BYTES: u64 = 1024 * 1024;
+
 /// The contents of every secret and config file of `project` that can be
-/// read, and the variables of `environment` they name. What cannot be read
-/// is left out; the translation warns about it.
-pub fn read(project: &Project, environment: &BTreeMap<String, String>) -> Contents {
+/// read, the variables of `environment` they name, and the regular files
+/// under `project_dir` that services bind-mount (none without a
+/// directory). What cannot be read is left out; the translation warns
+/// about it.
+pub fn read(
+    project: &Project,
+    environment: &BTreeMap<String, String>,
+    project_dir: Option<&Path>,
+) -> Contents {
     let mut contents = Contents::default();
     let sources = project
         .secrets
@@ -29,6 +40,23 @@ pub fn read(project: &Project, environment: &BTreeMap<String, String>) -> Conten
         if !variable.is_empty() {
             if let Some(value) = environment.get(variable) {
                 contents.variables.insert(variable.clone(), value.clone());
+            }
+        }
+    }
+    if let Some(dir) = project_dir {
+        let binds = project
+            .services
+            .values()
+            .flat_map(|s| &s.volumes)
+            .filter(|m| m.kind == "bind" && Path::new(&m.source).starts_with(dir));
+        for mount in binds {
+            if contents.files.contains_key(&mount.source) {
+                continue;
+            }
+            if let Some(bytes) = read_file(&mount.source) {
+                if bytes.len() as u64 <= MAX_COPY_BYTES {
+                    contents.files.insert(mount.source.clone(), bytes);
+                }
             }
         }
     }
@@ -68,7 +96,7 @@ mod tests {
             ("BANNER".to_string(), "hello".to_string()),
             ("UNRELATED".to_string(), "x".to_string()),
         ]);
-        let contents = read(&project, &environment);
+        let contents = read(&project, &environment, None);
         assert_eq!(
             contents.files,
             BTreeMap::from([(file.display().to_string(), b"hunter2".to_vec())])
@@ -77,5 +105,32 @@ mod tests {
             contents.variables,
             BTreeMap::from([("BANNER".to_string(), "hello".to_string())])
         );
+    }
+
+    #[test]
+    fn bound_files_are_read_only_under_the_project_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("project");
+        std::fs::create_dir(&inside).unwrap();
+        std::fs::write(inside.join("nginx.conf"), "events {}").unwrap();
+        std::fs::create_dir(inside.join("site")).unwrap();
+        std::fs::write(dir.path().join("outside.conf"), "x").unwrap();
+        let bind = |source: &Path| serde_json::json!({"type": "bind", "source": source.display().to_string(), "target": "/t"});
+        let project: Project = serde_json::from_value(serde_json::json!({
+            "name": "p",
+            "services": {"web": {"image": "nginx", "volumes": [
+                bind(&inside.join("nginx.conf")),
+                bind(&inside.join("site")),
+                bind(&dir.path().join("outside.conf"))
+            ]}}
+        }))
+        .unwrap();
+        let contents = read(&project, &BTreeMap::new(), Some(&inside));
+        let read_files: Vec<&String> = contents.files.keys().collect();
+        assert_eq!(
+            read_files,
+            [&inside.join("nginx.conf").display().to_string()]
+        );
+        assert!(read(&project, &BTreeMap::new(), None).files.is_empty());
     }
 }

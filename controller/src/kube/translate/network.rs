@@ -114,12 +114,7 @@ struct Wanted {
 }
 
 /// The ports of `service`, after its Service type is settled.
-pub fn ports(
-    ctx: &mut Ctx<'_>,
-    scope: &Scope,
-    service: &ServiceConfig,
-    plan: &ServicePlan,
-) -> PortPlan {
+pub fn ports(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig) -> PortPlan {
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut host_ip = false;
     for port in &service.ports {
@@ -350,7 +345,6 @@ pub fn ports(
             }
         }
     }
-    let _ = plan;
     out
 }
 
@@ -366,11 +360,9 @@ pub fn service_object(
     ctx: &mut Ctx<'_>,
     scope: &Scope,
     name: &str,
-    service: &ServiceConfig,
     plan: &ServicePlan,
     ports: &PortPlan,
 ) -> Result<(), TranslateError> {
-    let _ = service;
     if plan.kind == WorkloadKind::Job && ports.service.is_empty() {
         return Ok(());
     }

@@ -232,13 +232,13 @@ pub fn claim_spec(ctx: &Ctx<'_>, key: &str, access_mode: &str) -> PersistentVolu
     }
 }
 
-/// The claim template of volume `key` for a StatefulSet.
-pub fn claim_template(ctx: &Ctx<'_>, key: &str) -> PersistentVolumeClaim {
+/// The claim template of volume `key` for the StatefulSet named `base`.
+pub fn claim_template(ctx: &Ctx<'_>, key: &str, base: &str) -> PersistentVolumeClaim {
     let access_mode = ctx
         .volumes
         .get(key)
         .map_or_else(|| "ReadWriteOnce".to_string(), |v| v.access_mode.clone());
-    let mut meta = ctx.meta(&template_name(key), key);
+    let mut meta = ctx.meta_with_instance(&template_name(key), key, base);
     meta.namespace = None;
     if let Some(volume) = ctx.project.volumes.get(key) {
         for (name, value) in &volume.labels {
@@ -599,6 +599,18 @@ fn volume_mount(
                     }),
                     ..Volume::default()
                 })
+            } else if let Some(volume) = file_copy(ctx, scope, plan, pod, index, mount) {
+                if !bind.propagation.is_empty() {
+                    ctx.ledger.used(scope, "volumes.bind.propagation");
+                }
+                volume_mount.sub_path = volume
+                    .config_map
+                    .as_ref()
+                    .and_then(|c| c.items.as_ref())
+                    .and_then(|items| items.first())
+                    .map(|item| item.key.clone());
+                volume_mount.read_only = Some(true);
+                Some(volume)
             } else {
                 if !bind.propagation.is_empty() {
                     ctx.ledger.used(scope, "volumes.bind.propagation");
@@ -690,6 +702,74 @@ fn volume_mount(
         }
         None => pod.mount(&mut ctx.ledger, scope, "volumes.target", volume_mount),
     }
+}
+
+/// A bind of a host file the caller could read becomes a ConfigMap with
+/// a copy of it (what compose projects bind most: a config file beside
+/// the compose file); `None` for anything else.
+fn file_copy(
+    ctx: &mut Ctx<'_>,
+    scope: &Scope,
+    plan: &ServicePlan,
+    pod: &mut PodParts,
+    index: usize,
+    mount: &ServiceVolumeConfig,
+) -> Option<Volume> {
+    let bytes = ctx.options.contents.files.get(&mount.source)?.clone();
+    if bytes.len() > MAX_VALUE_BYTES {
+        return None;
+    }
+    let file_name = std::path::Path::new(&mount.source)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let key = if super::names::is_data_key(&file_name) {
+        file_name.clone()
+    } else {
+        "content".to_string()
+    };
+    let mut object = dns_label(&format!("{}-{file_name}", plan.base), MAX_LABEL);
+    if pod.copies.contains(&object) {
+        object = dns_label(&format!("{}-{index}-{file_name}", plan.base), MAX_LABEL);
+    }
+    pod.copies.push(object.clone());
+    pod.hash_input(&object, &bytes);
+    let mut config_map = ConfigMap {
+        metadata: ctx.meta_with_instance(&object, &plan.name_label, &plan.base),
+        ..ConfigMap::default()
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => config_map.data = Some(BTreeMap::from([(key.clone(), text)])),
+        Err(bytes) => {
+            config_map.binary_data = Some(BTreeMap::from([(
+                key.clone(),
+                ByteString(bytes.into_bytes()),
+            )]));
+        }
+    }
+    pod.objects.push(Object::ConfigMap(config_map));
+    ctx.ledger.warn(
+        scope,
+        "volumes.source",
+        format!(
+            "host file {} is copied into the ConfigMap {object} and mounted read-only at {}; a change to the file needs a new translation",
+            mount.source, mount.target
+        ),
+    );
+    let volume = pod.names.unique(&format!("file-{index}"));
+    Some(Volume {
+        name: volume,
+        config_map: Some(ConfigMapVolumeSource {
+            name: object,
+            items: Some(vec![KeyToPath {
+                key: key.clone(),
+                path: key,
+                ..KeyToPath::default()
+            }]),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
 use super::overrides::WorkloadKind;
-use super::plan::{Ctx, ServicePlan};
+use super::plan::Ctx;
 use super::probes::has_check;
 use super::workload::PodParts;
 use super::{Object, Scope, TranslateError, INSTANCE, PART_OF};
@@ -64,7 +64,6 @@ pub fn init_containers(
     ctx: &mut Ctx<'_>,
     scope: &Scope,
     service: &ServiceConfig,
-    _plan: &ServicePlan,
     pod: &mut PodParts,
 ) {
     for (dependency, settings) in &service.depends_on {

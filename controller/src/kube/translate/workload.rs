@@ -33,7 +33,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
 use super::keys::Ledger;
-use super::names::{is_dns_label, is_dns_subdomain, is_label_value, is_qualified_name, PodNames};
+use super::names::{
+    dns_label, is_dns_label, is_dns_subdomain, is_label_value, is_qualified_name, PodNames,
+    MAX_LABEL,
+};
 use super::overrides::WorkloadKind;
 use super::plan::{Ctx, Restart, ServicePlan};
 use super::{container, network, storage, units, wait, Object, Scope, TranslateError, CONFIG_HASH};
@@ -52,6 +55,11 @@ pub struct PodParts {
     pub init_containers: Vec<Container>,
     /// Whether the wait containers need the API token volume.
     pub wait_token: bool,
+    /// Objects the pod needs that belong to its service (copies of host
+    /// files).
+    pub objects: Vec<Object>,
+    /// Names of the host file copies made so far.
+    pub copies: Vec<String>,
     targets: BTreeSet<String>,
     hash: Vec<(String, Vec<u8>)>,
 }
@@ -145,13 +153,18 @@ pub fn service_objects(ctx: &mut Ctx<'_>, name: &str) -> Result<(), TranslateErr
     }
     let owner = scope.to_string();
     let mut pod = PodParts::default();
-    let ports = network::ports(ctx, &scope, service, &plan);
+    // The main container's name is the service's; the waits must not take it.
+    pod.names.reserve(&dns_label(name, MAX_LABEL));
+    let ports = network::ports(ctx, &scope, service);
     let env = container::environment(ctx, &scope, service, &plan, &mut pod)?;
     storage::mounts(ctx, name, service, &plan, &mut pod);
-    wait::init_containers(ctx, &scope, service, &plan, &mut pod);
+    wait::init_containers(ctx, &scope, service, &mut pod);
     let main = container::main_container(ctx, &scope, name, service, env, &ports, &mut pod);
+    for object in std::mem::take(&mut pod.objects) {
+        ctx.push(object, &owner)?;
+    }
     let template = pod_template(ctx, &scope, service, &plan, main, pod);
-    network::service_object(ctx, &scope, name, service, &plan, &ports)?;
+    network::service_object(ctx, &scope, name, &plan, &ports)?;
 
     let mut meta = ctx.meta(&plan.base, &plan.name_label);
     if let Some(deploy) = &service.deploy {
@@ -182,7 +195,7 @@ pub fn service_objects(ctx: &mut Ctx<'_>, name: &str) -> Result<(), TranslateErr
             let templates: Vec<_> = plan
                 .claim_templates
                 .iter()
-                .map(|key| storage::claim_template(ctx, key))
+                .map(|key| storage::claim_template(ctx, key, &plan.base))
                 .collect();
             Object::StatefulSet(StatefulSet {
                 metadata: meta,

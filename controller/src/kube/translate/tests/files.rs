@@ -224,3 +224,51 @@ fn an_external_volume_is_the_existing_claim_of_that_name() {
         "legacy-data"
     );
 }
+
+#[test]
+fn a_bound_file_the_caller_read_is_copied_into_a_config_map_mounted_read_only() {
+    let options = TranslateOptions {
+        contents: Contents {
+            files: BTreeMap::from([("/p/nginx.conf".to_string(), b"events {}\n".to_vec())]),
+            variables: BTreeMap::new(),
+        },
+        ..TranslateOptions::default()
+    };
+    let t = run_with(
+        json!({"services": {"proxy": {"image": "nginx", "volumes": [
+            {"type": "bind", "source": "/p/nginx.conf", "target": "/etc/nginx/conf.d/default.conf"},
+            {"type": "bind", "source": "/p/site", "target": "/usr/share/nginx/html"}]}}}),
+        &options,
+    );
+    assert_eq!(
+        json_of(&t, "ConfigMap", "shop-proxy-nginx-conf")["data"],
+        json!({"nginx.conf": "events {}\n"})
+    );
+    let pod = pod_spec(&t, "Deployment", "shop-proxy");
+    assert_eq!(
+        pod["volumes"][0]["configMap"]["name"],
+        "shop-proxy-nginx-conf"
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0],
+        json!({"mountPath": "/etc/nginx/conf.d/default.conf", "name": "file-0",
+               "readOnly": true, "subPath": "nginx.conf"})
+    );
+    assert_eq!(
+        pod["volumes"][1]["emptyDir"],
+        json!({}),
+        "a directory is not copied"
+    );
+    let warnings: Vec<&str> = t
+        .warnings
+        .iter()
+        .filter(|w| w.key == "volumes.source")
+        .map(|w| w.message.as_str())
+        .collect();
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("copied into the ConfigMap shop-proxy-nginx-conf")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("/p/site is not mounted")));
+}
