@@ -213,8 +213,10 @@ fn pod_spec(
             ));
         }
         if let Some(source) = &volume.config_map {
-            if !config_maps.contains(source.name.as_str()) && !source.name.is_empty() {
-                // An external config: an existing object is expected.
+            // An external config names an object stackd does not make; it
+            // must still be a valid name.
+            if !config_maps.contains(source.name.as_str()) && !is_dns_subdomain(&source.name) {
+                problems.push(format!("{at}: config map {:?} invalid", source.name));
             }
         }
         if let Some(claim) = &volume.persistent_volume_claim {
@@ -340,4 +342,121 @@ fn quantity_value(text: &str) -> f64 {
         _ => 1.0,
     };
     number * factor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::translate::tests::run;
+    use k8s_openapi::api::core::v1::{ConfigMapKeySelector, EnvVar, EnvVarSource, VolumeMount};
+    use serde_json::json;
+
+    fn deployment() -> Vec<Object> {
+        run(json!({"services": {"web": {"image": "nginx", "tmpfs": ["/tmp"]}}})).objects
+    }
+
+    fn spec_of(objects: &mut [Object]) -> &mut PodSpec {
+        let Some(Object::Deployment(d)) = objects.iter_mut().find(|o| o.kind() == "Deployment")
+        else {
+            panic!("no deployment")
+        };
+        d.spec.template.spec.as_mut().unwrap()
+    }
+
+    #[test]
+    fn a_translation_passes() {
+        assert_eq!(check(&deployment()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_selector_that_misses_the_pod_template_is_found() {
+        let mut objects = deployment();
+        if let Some(Object::Deployment(d)) = objects.iter_mut().find(|o| o.kind() == "Deployment") {
+            d.spec.template.metadata.as_mut().unwrap().labels = Some(BTreeMap::new());
+        }
+        assert!(check(&objects)
+            .iter()
+            .any(|p| p.contains("selector does not match")));
+    }
+
+    #[test]
+    fn a_mount_of_an_unknown_volume_or_a_path_mounted_twice_is_found() {
+        let mut objects = deployment();
+        let container = &mut spec_of(&mut objects).containers[0];
+        container
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(VolumeMount {
+                name: "nowhere".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            });
+        let problems = check(&objects);
+        assert!(
+            problems.iter().any(|p| p.contains("unknown volume")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("mounted twice")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_environment_read_from_a_missing_config_map_is_found() {
+        let mut objects = deployment();
+        spec_of(&mut objects).containers[0].env = Some(vec![EnvVar {
+            name: "A".into(),
+            value_from: Some(EnvVarSource {
+                config_map_key_ref: Some(ConfigMapKeySelector {
+                    name: "missing".into(),
+                    key: "A".into(),
+                    optional: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }]);
+        assert!(check(&objects)
+            .iter()
+            .any(|p| p.contains("missing ConfigMap")));
+    }
+
+    #[test]
+    fn invalid_names_and_labels_are_found() {
+        let mut objects = deployment();
+        for object in &mut objects {
+            if let Object::Service(s) = object {
+                s.metadata.name = Some("Web_Service".into());
+                s.metadata
+                    .labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert("bad key!".into(), "v".into());
+            }
+        }
+        let problems = check(&objects);
+        assert!(
+            problems.iter().any(|p| p.contains("invalid name")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("invalid label")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn privilege_escalation_off_with_privileged_is_found() {
+        let mut objects =
+            run(json!({"services": {"web": {"image": "x", "privileged": true}}})).objects;
+        let container = &mut spec_of(&mut objects).containers[0];
+        container
+            .security_context
+            .as_mut()
+            .unwrap()
+            .allow_privilege_escalation = Some(false);
+        assert!(check(&objects)
+            .iter()
+            .any(|p| p.contains("privilege escalation")));
+    }
 }

@@ -219,3 +219,77 @@ impl PodNames {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels_lower_case_and_collapse_other_characters() {
+        assert_eq!(dns_label("My_Project..web", MAX_LABEL), "my-project-web");
+        assert_eq!(dns_label("--web--", MAX_LABEL), "web");
+        assert!(dns_label("___", MAX_LABEL).starts_with("x-"));
+        assert!(is_dns_label(&dns_label("日本", MAX_LABEL)));
+    }
+
+    #[test]
+    fn long_names_are_cut_with_a_hash_so_they_stay_distinct() {
+        let a = dns_label(&format!("{}a", "x".repeat(80)), MAX_LABEL);
+        let b = dns_label(&format!("{}b", "x".repeat(80)), MAX_LABEL);
+        assert_eq!(a.len(), MAX_LABEL);
+        assert_ne!(a, b);
+        assert!(is_dns_label(&a) && is_dns_label(&b));
+        assert!(dns_label(&"y".repeat(80), MAX_STATEFULSET).len() <= MAX_STATEFULSET);
+    }
+
+    #[test]
+    fn service_names_start_with_a_letter() {
+        assert_eq!(dns1035_label("web", MAX_LABEL), "web");
+        assert_eq!(dns1035_label("1web", MAX_LABEL), "s-1web");
+    }
+
+    #[test]
+    fn label_values_keep_their_alphabet_and_fit_63_characters() {
+        assert_eq!(label_value("shop_1.0"), "shop_1.0");
+        assert_eq!(label_value("a b/c"), "a-b-c");
+        assert_eq!(label_value("-x-"), "x");
+        let long = label_value(&"v".repeat(100));
+        assert!(long.len() <= MAX_LABEL && is_label_value(&long));
+    }
+
+    #[test]
+    fn qualified_names_may_have_a_dns_prefix() {
+        assert!(is_qualified_name("app.kubernetes.io/name"));
+        assert!(is_qualified_name("com.example.description"));
+        assert!(!is_qualified_name("Bad_Prefix/x"));
+        assert!(!is_qualified_name("a/"));
+        assert!(!is_qualified_name("with space"));
+    }
+
+    #[test]
+    fn port_names_are_short_lower_case_and_hold_a_letter() {
+        assert!(is_port_name("http") && is_port_name("tcp-8080"));
+        assert!(!is_port_name("8080"));
+        assert!(!is_port_name("a--b"));
+        assert!(!is_port_name("sixteen-chars-xx"));
+        assert!(!is_port_name("Http"));
+    }
+
+    #[test]
+    fn a_name_claimed_twice_for_one_kind_is_a_collision() {
+        let mut registry = Registry::default();
+        registry.claim("Service", "web", "service web").unwrap();
+        registry.claim("Deployment", "web", "service web").unwrap();
+        registry.claim("Service", "web", "service web").unwrap();
+        assert!(registry.claim("Service", "web", "service web_").is_err());
+    }
+
+    #[test]
+    fn pod_names_get_a_number_when_taken() {
+        let mut names = PodNames::default();
+        names.reserve("data");
+        assert_eq!(names.unique("data"), "data-2");
+        assert_eq!(names.unique("data"), "data-3");
+        assert_eq!(names.unique("tmpfs"), "tmpfs");
+    }
+}
