@@ -246,6 +246,18 @@ fn pod_spec(
             ));
         }
     }
+    if spec.share_process_namespace == Some(true) && spec.host_pid == Some(true) {
+        problems.push(format!("{at}: shareProcessNamespace with hostPID"));
+    }
+    for server in spec
+        .dns_config
+        .iter()
+        .flat_map(|d| d.nameservers.iter().flatten())
+    {
+        if server.parse::<std::net::IpAddr>().is_err() {
+            problems.push(format!("{at}: name server {server:?} is not an IP address"));
+        }
+    }
     let mut containers = BTreeSet::new();
     let mut port_names = BTreeSet::new();
     for container in spec

@@ -490,8 +490,16 @@ fn volume_mount(
                     ctx.ledger.used(scope, "volumes.volume.nocopy");
                 }
                 if !options.subpath.is_empty() {
-                    ctx.ledger.used(scope, "volumes.volume.subpath");
-                    volume_mount.sub_path = Some(options.subpath.clone());
+                    if is_relative_subpath(&options.subpath) {
+                        ctx.ledger.used(scope, "volumes.volume.subpath");
+                        volume_mount.sub_path = Some(options.subpath.clone());
+                    } else {
+                        ctx.ledger.warn(
+                            scope,
+                            "volumes.volume.subpath",
+                            "a sub path must be relative and stay inside the volume; the whole volume is mounted",
+                        );
+                    }
                 }
                 if !options.labels.is_empty() {
                     ctx.ledger.warn(
@@ -654,8 +662,16 @@ fn volume_mount(
             ctx.ledger.used(scope, "volumes.source");
             if let Some(options) = &mount.image {
                 if !options.subpath.is_empty() {
-                    ctx.ledger.used(scope, "volumes.image.subpath");
-                    volume_mount.sub_path = Some(options.subpath.clone());
+                    if is_relative_subpath(&options.subpath) {
+                        ctx.ledger.used(scope, "volumes.image.subpath");
+                        volume_mount.sub_path = Some(options.subpath.clone());
+                    } else {
+                        ctx.ledger.warn(
+                            scope,
+                            "volumes.image.subpath",
+                            "a sub path must be relative and stay inside the volume; the whole volume is mounted",
+                        );
+                    }
                 }
             }
             ctx.ledger.warn(
@@ -702,6 +718,11 @@ fn volume_mount(
         }
         None => pod.mount(&mut ctx.ledger, scope, "volumes.target", volume_mount),
     }
+}
+
+/// Whether `path` is a relative path that stays inside its volume.
+fn is_relative_subpath(path: &str) -> bool {
+    !path.starts_with('/') && !path.split('/').any(|part| part == "..")
 }
 
 /// A bind of a host file the caller could read becomes a ConfigMap with

@@ -512,9 +512,20 @@ fn pod_settings(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig, spec:
     if !service.extra_hosts.is_empty() {
         let mut by_ip: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (host, ips) in &service.extra_hosts.0 {
+            if !is_dns_subdomain(&host.to_ascii_lowercase()) {
+                ctx.ledger.warn(
+                    scope,
+                    "extra_hosts",
+                    format!("{host:?} is not a valid host name; left out"),
+                );
+                continue;
+            }
             for ip in ips {
                 if ip.parse::<std::net::IpAddr>().is_ok() {
-                    by_ip.entry(ip.clone()).or_default().push(host.clone());
+                    by_ip
+                        .entry(ip.clone())
+                        .or_default()
+                        .push(host.to_ascii_lowercase());
                 } else {
                     ctx.ledger.warn(
                         scope,
@@ -538,18 +549,24 @@ fn pod_settings(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig, spec:
         }
     }
     let mut security = PodSecurityContext::default();
-    if !service.sysctls.is_empty() {
-        ctx.ledger.used(scope, "sysctls");
-        security.sysctls = Some(
-            service
-                .sysctls
-                .iter()
-                .map(|(name, value)| Sysctl {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-        );
+    let mut sysctls = Vec::new();
+    for (name, value) in &service.sysctls {
+        if is_sysctl_name(name) {
+            ctx.ledger.used(scope, &format!("sysctls.{name}"));
+            sysctls.push(Sysctl {
+                name: name.clone(),
+                value: value.clone(),
+            });
+        } else {
+            ctx.ledger.warn(
+                scope,
+                &format!("sysctls.{name}"),
+                "not a valid kernel parameter name; left out",
+            );
+        }
+    }
+    if !sysctls.is_empty() {
+        security.sysctls = Some(sysctls);
     }
     if !service.group_add.is_empty() {
         let mut groups = Vec::new();
@@ -574,11 +591,36 @@ fn pod_settings(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig, spec:
     namespaces(ctx, scope, service, spec);
 }
 
+/// Whether `name` is a kernel parameter name as the API server takes it
+/// (dot- or slash-separated lower-case segments).
+fn is_sysctl_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split(['.', '/']).all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+                && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+        })
+}
+
 fn dns(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig, spec: &mut PodSpec) {
     let mut config = PodDNSConfig::default();
     if !service.dns.is_empty() {
         ctx.ledger.used(scope, "dns");
-        let mut servers = service.dns.clone();
+        let mut servers: Vec<String> = Vec::new();
+        for server in &service.dns {
+            if server.parse::<std::net::IpAddr>().is_ok() {
+                servers.push(server.clone());
+            } else {
+                ctx.ledger.warn(
+                    scope,
+                    "dns",
+                    format!("{server:?} is not an IP address; left out"),
+                );
+            }
+        }
         if servers.len() > 3 {
             ctx.ledger.warn(
                 scope,
@@ -587,7 +629,7 @@ fn dns(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig, spec: &mut Pod
             );
             servers.truncate(3);
         }
-        config.nameservers = Some(servers);
+        config.nameservers = (!servers.is_empty()).then_some(servers);
     }
     if !service.dns_search.is_empty() {
         ctx.ledger.used(scope, "dns_search");
@@ -652,6 +694,13 @@ fn namespaces(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig, spec: &
         "host" if ctx.options.allow_host_pid => {
             ctx.ledger.used(scope, "pid");
             spec.host_pid = Some(true);
+            if spec.share_process_namespace.take().is_some() {
+                ctx.ledger.warn(
+                    scope,
+                    "init",
+                    "a pod in the host PID namespace cannot share its own; no init",
+                );
+            }
         }
         "host" => ctx.ledger.warn(
             scope,

@@ -325,3 +325,39 @@ fn lifecycle_hooks_run_their_first_command() {
     );
     assert!(warning(&t, "app", "pre_stop").is_some());
 }
+
+#[test]
+fn init_gives_way_to_an_allowed_host_pid_namespace() {
+    let allowed = TranslateOptions {
+        allow_host_pid: true,
+        ..TranslateOptions::default()
+    };
+    let t = run_with(
+        json!({"services": {"app": {"image": "x", "init": true, "pid": "host"}}}),
+        &allowed,
+    );
+    let pod = pod_spec(&t, "Deployment", "shop-app");
+    assert_eq!(pod["hostPID"], true);
+    assert!(pod.get("shareProcessNamespace").is_none());
+    assert!(warning(&t, "app", "init").is_some());
+}
+
+#[test]
+fn values_the_api_server_would_refuse_are_left_out_with_a_warning() {
+    let t = run(
+        json!({"services": {"app": {"image": "x", "dns": ["dns.example.com", "1.1.1.1"],
+        "sysctls": {"Not A Sysctl": "1", "net.ipv4.tcp_syncookies": "1"},
+        "extra_hosts": ["bad host=10.0.0.1"],
+        "volumes": [{"type": "volume", "target": "/d"}]}}}),
+    );
+    let pod = pod_spec(&t, "Deployment", "shop-app");
+    assert_eq!(pod["dnsConfig"]["nameservers"], json!(["1.1.1.1"]));
+    assert_eq!(
+        pod["securityContext"]["sysctls"],
+        json!([{"name": "net.ipv4.tcp_syncookies", "value": "1"}])
+    );
+    assert!(pod.get("hostAliases").is_none());
+    for key in ["dns", "sysctls.Not A Sysctl", "extra_hosts"] {
+        assert!(warning(&t, "app", key).is_some(), "{key}");
+    }
+}
