@@ -275,6 +275,25 @@ impl Object {
         }
     }
 
+    /// The object's `apiVersion`.
+    pub fn api_version(&self) -> &'static str {
+        use k8s_openapi::Resource;
+        match self {
+            Object::ServiceAccount(_) => ServiceAccount::API_VERSION,
+            Object::Role(_) => Role::API_VERSION,
+            Object::RoleBinding(_) => RoleBinding::API_VERSION,
+            Object::Secret(_) => Secret::API_VERSION,
+            Object::ConfigMap(_) => ConfigMap::API_VERSION,
+            Object::PersistentVolumeClaim(_) => PersistentVolumeClaim::API_VERSION,
+            Object::Service(_) => Service::API_VERSION,
+            Object::NetworkPolicy(_) => NetworkPolicy::API_VERSION,
+            Object::Deployment(_) => Deployment::API_VERSION,
+            Object::StatefulSet(_) => StatefulSet::API_VERSION,
+            Object::DaemonSet(_) => DaemonSet::API_VERSION,
+            Object::Job(_) => Job::API_VERSION,
+        }
+    }
+
     /// Where the kind sorts: what others refer to comes first, so that a
     /// stream applied in order never refers ahead.
     pub fn rank(&self) -> u8 {

@@ -13,7 +13,9 @@
 //! does not. A service without ports gets a headless Service, whose name
 //! resolves to the ready pods (any port), like compose's DNS;
 //! `deploy.endpoint_mode: dnsrr` asks for that too. A Job gets a Service
-//! only when it has ports.
+//! only when it has ports. A StatefulSet names its Service as its
+//! `serviceName`; its pods get names of their own in DNS only when that
+//! Service is headless (`service_type: Headless`).
 //!
 //! NetworkPolicies, only when the project's services use more than one
 //! network or an `internal` one (with one ordinary network, compose does

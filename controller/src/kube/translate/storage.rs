@@ -6,8 +6,11 @@
 //! * A volume without a name (anonymous) is an `emptyDir`: it lives as long
 //!   as the pod, as an anonymous volume lives as long as its container.
 //! * A host bind mount is a `hostPath` only when allowed
-//!   ([`TranslateOptions::allow_host_path`]); otherwise an `emptyDir`
-//!   stands in and a warning says so.
+//!   ([`TranslateOptions::allow_host_path`]). Otherwise a bound file the
+//!   caller read (`stackd convert` reads the regular files under the
+//!   project directory) is copied into a ConfigMap and mounted read-only,
+//!   and anything else gets an `emptyDir` in its place; a warning says
+//!   which.
 //! * `tmpfs` mounts (both spellings) are `emptyDir` with medium `Memory`,
 //!   their size a `sizeLimit`; `shm_size` is one mounted at `/dev/shm`.
 //! * An `image` mount is an image volume.

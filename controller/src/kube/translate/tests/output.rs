@@ -101,3 +101,13 @@ fn the_namespace_option_is_set_on_every_object_and_must_be_a_label() {
     let error = translate(&project(sample()), &bad).unwrap_err();
     assert!(matches!(error, TranslateError::BadNamespace(_)));
 }
+
+#[test]
+fn each_object_knows_its_api_version_and_serializes_it() {
+    let t = run(sample());
+    for object in &t.objects {
+        let value = serde_json::to_value(object).unwrap();
+        assert_eq!(value["apiVersion"], object.api_version(), "{}", object.kind());
+        assert_eq!(value["kind"], object.kind());
+    }
+}
