@@ -395,11 +395,12 @@ fn links(ctx: &mut Ctx<'_>, scope: &Scope, service: &ServiceConfig) {
             // The target's Service already has its name.
             ctx.ledger.used(scope, "links");
         } else {
-            ctx.ledger.warn(
-                scope,
-                "links",
-                format!("{link}: the alias {alias} does not resolve in Kubernetes; use the service name {target}"),
-            );
+            ctx.aliases.push(super::plan::Alias {
+                scope: scope.clone(),
+                key: "links".into(),
+                alias: alias.to_string(),
+                target: target.to_string(),
+            });
         }
     }
 }

@@ -166,6 +166,13 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// What `name` was claimed for, for an object of `kind`.
+    pub fn owner(&self, kind: &'static str, name: &str) -> Option<&str> {
+        self.taken
+            .get(&(kind, name.to_string()))
+            .map(String::as_str)
+    }
+
     /// Claims `name` for an object of `kind` made for `owner` (a phrase
     /// such as `service web`); the same owner may claim it again.
     pub fn claim(

@@ -15,7 +15,9 @@
 //! `deploy.endpoint_mode: dnsrr` asks for that too. A Job gets a Service
 //! only when it has ports. A StatefulSet names its Service as its
 //! `serviceName`; its pods get names of their own in DNS only when that
-//! Service is headless (`service_type: Headless`).
+//! Service is headless (`service_type: Headless`). A network alias or a
+//! link alias is one more Service, selecting the same pods, so that the
+//! alias resolves; it resolves in the whole namespace, not on one network.
 //!
 //! NetworkPolicies, only when the project's services use more than one
 //! network or an `internal` one (with one ordinary network, compose does
@@ -35,9 +37,9 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::names::{dns_label, is_port_name, is_qualified_name, MAX_LABEL};
+use super::names::{dns1035_label, dns_label, is_port_name, is_qualified_name, MAX_LABEL};
 use super::overrides::{ServiceType, WorkloadKind};
-use super::plan::{Ctx, ServicePlan};
+use super::plan::{Alias, Ctx, ServicePlan};
 use super::{Object, Scope, TranslateError, PART_OF};
 use crate::model::ServiceConfig;
 
@@ -405,6 +407,7 @@ pub fn service_object(
         spec: Some(spec),
         ..Service::default()
     };
+    ctx.services_made.insert(name.to_string(), object.clone());
     ctx.push(Object::Service(object), &scope.to_string())
 }
 
@@ -485,12 +488,13 @@ pub fn plan_isolation(ctx: &mut Ctx<'_>) {
             ctx.ledger.used(&scope, &format!("networks.{network}"));
             let Some(settings) = settings else { continue };
             let key = |field: &str| format!("networks.{network}.{field}");
-            if !settings.aliases.is_empty() {
-                ctx.ledger.warn(
-                    &scope,
-                    &key("aliases"),
-                    "network aliases do not resolve in Kubernetes; use the service name",
-                );
+            for alias in &settings.aliases {
+                ctx.aliases.push(Alias {
+                    scope: scope.clone(),
+                    key: key("aliases"),
+                    alias: alias.clone(),
+                    target: name.clone(),
+                });
             }
             for (field, set) in [
                 ("ipv4_address", !settings.ipv4_address.is_empty()),
@@ -533,6 +537,65 @@ fn policy_port(port: i32, protocol: &str) -> NetworkPolicyPort {
         protocol: Some(protocol.to_string()),
         ..NetworkPolicyPort::default()
     }
+}
+
+/// A Service per alias (network `aliases`, `links` with an alias) that
+/// selects the pods of the service it names, so the alias resolves as in
+/// compose (for every pod of the namespace, not one network). Made after
+/// every service's own Service, which wins a name both want; an alias that
+/// cannot get its name has a warning instead.
+pub fn alias_objects(ctx: &mut Ctx<'_>) -> Result<(), TranslateError> {
+    for alias in std::mem::take(&mut ctx.aliases) {
+        let Alias {
+            scope,
+            key,
+            alias,
+            target,
+        } = alias;
+        let Some(service) = ctx.services_made.get(&target).cloned() else {
+            ctx.ledger.warn(
+                &scope,
+                &key,
+                format!("{alias}: {target} has no Service (not translated, or a Job without ports); the alias does not resolve"),
+            );
+            continue;
+        };
+        let name = dns1035_label(&alias, MAX_LABEL);
+        let owner = format!("service {target} alias {name}");
+        if service.metadata.name.as_deref() == Some(name.as_str()) {
+            ctx.ledger.used(&scope, &key);
+            continue;
+        }
+        match ctx.registry.owner("Service", &name) {
+            Some(existing) if existing == owner => {
+                ctx.ledger.used(&scope, &key);
+                continue;
+            }
+            Some(existing) => {
+                let existing = existing.to_string();
+                ctx.ledger.warn(
+                    &scope,
+                    &key,
+                    format!("{alias}: the Service name {name} is taken by {existing}; the alias does not resolve to {target}"),
+                );
+                continue;
+            }
+            None => {}
+        }
+        if name != alias.to_ascii_lowercase() {
+            ctx.ledger.warn(
+                &scope,
+                &key,
+                format!("{alias:?} is not a valid Service name, so the alias is {name:?}"),
+            );
+        } else {
+            ctx.ledger.used(&scope, &key);
+        }
+        let mut object = service;
+        object.metadata.name = Some(name);
+        ctx.push(Object::Service(object), &owner)?;
+    }
+    Ok(())
 }
 
 /// The NetworkPolicies of an isolated project.

@@ -95,6 +95,23 @@ pub struct Ctx<'a> {
     pub secrets: BTreeMap<String, FileObject>,
     /// Top-level configs as objects, by key.
     pub configs: BTreeMap<String, FileObject>,
+    /// The Service made for each compose service that has one.
+    pub services_made: BTreeMap<String, k8s_openapi::api::core::v1::Service>,
+    /// Other names services are known by (network aliases, link aliases).
+    pub aliases: Vec<Alias>,
+}
+
+/// Another name a service is known by.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    /// Where the alias is written.
+    pub scope: Scope,
+    /// The key it is written under.
+    pub key: String,
+    /// The name.
+    pub alias: String,
+    /// The compose service it names.
+    pub target: String,
 }
 
 /// A secret or config as the object pods mount.
@@ -136,6 +153,8 @@ impl<'a> Ctx<'a> {
             isolated: false,
             secrets: BTreeMap::new(),
             configs: BTreeMap::new(),
+            services_made: BTreeMap::new(),
+            aliases: Vec::new(),
         }
     }
 
@@ -254,6 +273,7 @@ pub fn run(project: &Project, options: &TranslateOptions) -> Result<Translation,
         workload::service_objects(&mut ctx, name)?;
     }
     network::project_objects(&mut ctx)?;
+    network::alias_objects(&mut ctx)?;
     if ctx.waits {
         wait::identity_objects(&mut ctx)?;
     }

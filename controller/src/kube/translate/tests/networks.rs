@@ -76,7 +76,6 @@ fn network_settings_without_meaning_warn() {
         "services": {"a": {"image": "x", "networks": {"n": {"aliases": ["alias"], "ipv4_address": "10.1.0.5"}}}},
         "networks": {"n": {"name": "shop_n", "driver": "overlay", "ipam": {"config": [{"subnet": "10.1.0.0/24"}]}}}
     }));
-    assert!(warning(&t, "a", "networks.n.aliases").is_some());
     assert!(warning(&t, "a", "networks.n.ipv4_address").is_some());
     for key in ["driver", "ipam"] {
         assert!(
@@ -86,4 +85,46 @@ fn network_settings_without_meaning_warn() {
             "{key}"
         );
     }
+}
+
+#[test]
+fn a_network_alias_is_one_more_service_selecting_the_same_pods() {
+    let t = run(json!({
+        "services": {"postgres": {"image": "x", "expose": ["5432"],
+                                  "networks": {"back": {"aliases": ["db", "database"]}}}},
+        "networks": {"back": {"name": "shop_back"}}
+    }));
+    let own = json_of(&t, "Service", "postgres");
+    for alias in ["db", "database"] {
+        let service = json_of(&t, "Service", alias);
+        assert_eq!(service["spec"], own["spec"], "{alias}");
+    }
+    assert!(warning(&t, "postgres", "networks.back.aliases").is_none());
+}
+
+#[test]
+fn a_link_alias_is_a_service_for_the_linked_service() {
+    let t = run(json!({"services": {
+        "db": {"image": "x"},
+        "web": {"image": "y", "links": ["db:database"]}
+    }}));
+    assert_eq!(
+        json_of(&t, "Service", "database")["spec"]["selector"]["app.kubernetes.io/instance"],
+        "shop-db"
+    );
+}
+
+#[test]
+fn an_alias_never_takes_the_name_of_another_services_service() {
+    let t = run(json!({
+        "services": {"a": {"image": "x", "networks": {"n": {"aliases": ["b"]}}}, "b": {"image": "y"}},
+        "networks": {"n": {"name": "shop_n"}}
+    }));
+    assert_eq!(
+        json_of(&t, "Service", "b")["spec"]["selector"]["app.kubernetes.io/instance"],
+        "shop-b"
+    );
+    assert!(warning(&t, "a", "networks.n.aliases")
+        .unwrap()
+        .contains("taken by service b"));
 }

@@ -107,7 +107,12 @@ fn each_object_knows_its_api_version_and_serializes_it() {
     let t = run(sample());
     for object in &t.objects {
         let value = serde_json::to_value(object).unwrap();
-        assert_eq!(value["apiVersion"], object.api_version(), "{}", object.kind());
+        assert_eq!(
+            value["apiVersion"],
+            object.api_version(),
+            "{}",
+            object.kind()
+        );
         assert_eq!(value["kind"], object.kind());
     }
 }
