@@ -116,3 +116,18 @@ fn each_object_knows_its_api_version_and_serializes_it() {
         assert_eq!(value["kind"], object.kind());
     }
 }
+
+#[test]
+fn a_key_neither_used_nor_warned_about_is_reported_as_dropped() {
+    let project = project(json!({"services": {"web": {"image": "x", "working_dir": "/srv"}}}));
+    let mut t = translate(&project, &TranslateOptions::default()).unwrap();
+    let present = keys_present(&project);
+    assert!(t.unaccounted(&present).is_empty());
+    t.consumed.retain(|k| k.key != "working_dir");
+    let dropped: Vec<String> = t
+        .unaccounted(&present)
+        .iter()
+        .map(|k| k.key.clone())
+        .collect();
+    assert_eq!(dropped, ["working_dir"]);
+}
