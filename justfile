@@ -26,14 +26,21 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Regenerate checked-in files (crds/stack.yaml) from the code.
+# manifests/<stack>/kubernetes.yaml is `stackd convert` of the compose.yaml beside it.
+# Regenerate checked-in files from the code (crds/stack.yaml, manifests/*/kubernetes.yaml).
 generate:
     cargo run -q -p stackd -- crd > crds/stack.yaml.tmp
     mv crds/stack.yaml.tmp crds/stack.yaml
+    STACKD_GOLDEN_WRITE=1 cargo test -q -p stackd --test translate_golden -- the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation
 
 # Fail when a checked-in generated file differs from what the code generates.
 check-generated: generate
-    git diff --exit-code crds/
+    git diff --exit-code crds/ manifests/
+
+# Prints cases, objects, warnings by key and failures; `just test` runs it too.
+# Translate every valid corpus case and validate the objects strictly (kubernetes-validate).
+translate-corpus:
+    cargo test -p stackd --test translate_corpus -- --nocapture
 
 # What CI runs (.ci/run): lint, generated files, the test image, every test
 # (Docker engine tests included), then the e2e suite (which builds and runs

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod docker;
+pub mod kube;
 pub mod load;
 pub mod metrics;
 pub mod model;

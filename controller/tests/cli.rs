@@ -29,9 +29,9 @@ fn crd_prints_the_custom_resource_definition_and_exits_0() {
 
 #[test]
 fn a_command_not_implemented_yet_exits_1_and_says_so_on_stderr() {
-    let out = stackd(Path::new("."), &["convert", "-f", "x.yaml"]);
+    let out = stackd(Path::new("."), &["controller", "-f", "x.yaml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "stackd convert: not available yet\n");
+    assert_eq!(text(&out.stderr), "stackd controller: not available yet\n");
     assert!(out.stdout.is_empty());
 }
 

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::load::{LoadError, LoadOptions, Loaded};
 
 mod config;
+mod convert;
 mod crd;
 mod engine;
 mod progress;
@@ -347,9 +348,24 @@ pub struct ConvertArgs {
     /// Namespace of the generated objects.
     #[arg(short, long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
-    /// Output directory, or `-` for stdout.
+    /// Output directory (one file per object), or `-` for one stream on stdout (the default).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<String>,
+    /// Mount host bind paths as hostPath volumes (else an emptyDir stands in).
+    #[arg(long)]
+    pub allow_host_path: bool,
+    /// Honour `network_mode: host` (hostNetwork).
+    #[arg(long)]
+    pub allow_host_network: bool,
+    /// Honour `pid: host` (hostPID).
+    #[arg(long)]
+    pub allow_host_pid: bool,
+    /// Honour `ipc: host` (hostIPC).
+    #[arg(long)]
+    pub allow_host_ipc: bool,
+    /// Image of the init containers that wait for dependencies (needs sh and kubectl).
+    #[arg(long, value_name = "IMAGE")]
+    pub wait_image: Option<String>,
 }
 
 /// `stackd controller`.
@@ -430,6 +446,18 @@ pub enum CliError {
     /// The model could not be printed as YAML.
     #[error("cannot print the model as YAML")]
     YamlOutputFailed(#[source] serde_saphyr::SerializeError),
+    /// The project cannot be translated to Kubernetes objects.
+    #[error(transparent)]
+    Translate(#[from] crate::kube::translate::TranslateError),
+    /// An output file could not be written.
+    #[error("{path}: cannot write")]
+    OutputFileFailed {
+        /// The file or directory.
+        path: String,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
     /// Writing to stdout or stderr failed.
     #[error("cannot write output")]
     OutputFailed(#[from] io::Error),
@@ -535,6 +563,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Ps(args) => engine::ps(&global, args, out, err),
         Command::Status(args) => status::run(args, out, err),
         Command::Watch(args) => watch::run_watch(args),
+        Command::Convert(args) => convert::run(&global, args, out, err),
         other => Err(CliError::NotAvailable {
             command: other.name(),
         }),
@@ -558,7 +587,7 @@ pub fn load_options(global: &GlobalArgs) -> Result<LoadOptions, CliError> {
 
 /// The process environment; variables whose name or value is not UTF-8
 /// cannot be interpolated into a compose file, so they are left out.
-fn process_environment() -> BTreeMap<String, String> {
+pub(crate) fn process_environment() -> BTreeMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
@@ -712,9 +741,9 @@ mod tests {
 
     #[test]
     fn commands_not_implemented_yet_say_so() {
-        let cli = parse(&["convert"]);
+        let cli = parse(&["controller"]);
         let error = run(cli, &mut Vec::new(), &mut Vec::new()).unwrap_err();
-        assert_eq!(render_error(&error), "stackd convert: not available yet");
+        assert_eq!(render_error(&error), "stackd controller: not available yet");
     }
 
     #[test]
