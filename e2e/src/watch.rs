@@ -2,6 +2,7 @@
 //! directory, a free metrics port, the controller as a child process (through
 //! a proxy when asked), and cleanup of every stack it ran.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -337,6 +338,58 @@ fn condition_of(status: &Value, kind: &str) -> Option<(String, String)> {
                 c["reason"].as_str().unwrap_or_default().to_string(),
             )
         })
+}
+
+/// True for the name stackd (as docker compose) gives a replacement while
+/// it is being made: `<12 hex digits>_<final name>`.
+pub fn is_temporary_name(name: &str) -> bool {
+    name.split_once('_').is_some_and(|(prefix, rest)| {
+        prefix.len() == 12 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) && !rest.is_empty()
+    })
+}
+
+/// What is wrong with the replica slots (service, number) of `stack`'s
+/// `containers`, one line each; empty when nothing is.
+///
+/// Always: no slot is held by two containers under final names, nor by two
+/// temporary ones (a duplicate). When `settled` (the stack converged, or a
+/// crash was repaired): every container has its final name
+/// `<stack>-<service>-<n>` matching its labels, so no slot is held twice at
+/// all and no temporary container is left over.
+pub fn slot_problems(stack: &str, containers: &[Container], settled: bool) -> Vec<String> {
+    let mut finals: BTreeMap<(String, u32), Vec<&str>> = BTreeMap::new();
+    let mut temporaries: BTreeMap<(String, u32), Vec<&str>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for container in containers {
+        let number = container.number.unwrap_or(0);
+        let slot = (container.service.clone(), number);
+        if is_temporary_name(&container.name) {
+            if settled {
+                problems.push(format!("leftover temporary container {}", container.name));
+            }
+            temporaries.entry(slot).or_default().push(&container.name);
+        } else {
+            let canonical = format!("{stack}-{}-{number}", container.service);
+            if settled && container.name != canonical {
+                problems.push(format!(
+                    "container {} holds {} #{number} (expected name {canonical})",
+                    container.name, container.service
+                ));
+            }
+            finals.entry(slot).or_default().push(&container.name);
+        }
+    }
+    for (kind, slots) in [("final", &finals), ("temporary", &temporaries)] {
+        for ((service, number), names) in slots {
+            if names.len() > 1 {
+                problems.push(format!(
+                    "{service} #{number} is held by {} {kind}-named containers: {names:?}",
+                    names.len()
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// A loopback port nobody listens on now.
