@@ -92,6 +92,9 @@ struct Entry {
     backoff: Backoff,
     /// Engine failures push retries out to here; events and resyncs wait.
     not_before: Option<Instant>,
+    /// A new desired state (or its loss) came since the last reconcile
+    /// began: its trigger must not wait out a backoff.
+    fresh: bool,
     /// When containers were last repaired, for the crash-loop brake.
     repairs: VecDeque<Instant>,
     /// The spec hash the crash-loop brake engaged on.
@@ -286,6 +289,7 @@ impl Controller {
             status,
             backoff: Backoff::new(self.options.retry_base, self.options.retry_cap),
             not_before: None,
+            fresh: false,
             repairs: VecDeque::new(),
             braked_on: None,
             tampered: BTreeSet::new(),
@@ -317,6 +321,7 @@ impl Controller {
             entry.source_error = None;
             entry.deleted = false;
             entry.not_before = None;
+            entry.fresh = true;
             entry.desired = Some(Arc::new(desired));
         }
         self.queue.schedule_now(&name);
@@ -338,6 +343,7 @@ impl Controller {
             if !repeated {
                 self.metrics.source_error(&name, error.kind);
             }
+            entry.fresh = true;
             entry.source_error = Some(error);
         }
         self.queue.schedule_now(&name);
@@ -347,6 +353,7 @@ impl Controller {
     pub fn delete(&self, name: &str) {
         if let Some(entry) = self.lock().get_mut(name) {
             entry.deleted = true;
+            entry.fresh = true;
         }
         self.queue.schedule_now(name);
     }
@@ -483,7 +490,14 @@ impl Controller {
                 entry.not_before = Some(at);
                 self.metrics.reconcile_failed(name, reason);
                 entry.status.retrying(error, delay, &now_stamp());
-                self.queue.schedule(name, at);
+                if entry.fresh {
+                    // A new spec came meanwhile: its trigger stands.
+                    self.queue.schedule(name, at);
+                } else {
+                    // Events that came during the attempt, its own echo
+                    // among them, wait out the backoff like any other.
+                    self.queue.reschedule(name, at);
+                }
             }
         }
         self.metrics.set_stack_ready(name, entry.status.is_ready());
@@ -514,6 +528,7 @@ impl Controller {
             let Some(entry) = stacks.get_mut(name) else {
                 return Outcome::Skipped;
             };
+            entry.fresh = false;
             let now = now_stamp();
             if entry.deleted {
                 Work::Teardown(entry.desired.clone())
@@ -1120,6 +1135,52 @@ mod tests {
             ),
             Some(4.0)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_that_come_during_a_failed_attempt_wait_out_its_backoff() {
+        let rig = rig(options());
+        rig.apply(WEB);
+        // A worker holds the stack, as in `run`.
+        assert_eq!(rig.controller.queue().next().await.as_deref(), Some("demo"));
+        // The echo of the attempt's own actions (a container it stopped
+        // died) arrives while it runs.
+        rig.controller.on_event(&EngineEvent {
+            project: "demo".into(),
+            service: "web".into(),
+            container: "demo-web-1".into(),
+            kind: EventKind::Died,
+        });
+        rig.fake.fail_observe(500, 1);
+        let before = Instant::now();
+        rig.reconcile().await;
+        rig.controller.queue().done("demo");
+        let due = rig.controller.queue().due("demo").unwrap();
+        let d = (due - before).as_secs_f64();
+        assert!((0.8..=1.2).contains(&d), "the retry is due in {d}s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_spec_that_comes_during_a_failing_attempt_is_tried_at_once() {
+        let rig = rig(options());
+        rig.fake
+            .set_delay(ActionKind::CreateContainer, Duration::from_secs(2));
+        rig.fake.fail_next(ActionKind::StartContainer, 500, 10);
+        rig.apply(WEB);
+        let _ = rig.controller.queue().next().await;
+        let controller = rig.controller.clone();
+        let attempt = tokio::spawn(async move { controller.reconcile("demo").await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rig.apply(&WEB.replace("V: \"1\"", "V: \"2\""));
+        attempt.await.unwrap();
+        rig.controller.queue().done("demo");
+        let (reconciling, reason) = rig.condition(ConditionType::Reconciling);
+        assert_eq!(
+            (reconciling, reason.as_str()),
+            (ConditionStatus::True, "RetryScheduled"),
+            "the attempt on the old spec failed"
+        );
+        assert!(rig.controller.queue().due("demo").unwrap() <= Instant::now());
     }
 
     #[tokio::test]
