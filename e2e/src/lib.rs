@@ -26,7 +26,7 @@ pub use proxy::{
 };
 pub use stack::{ensure_image, http_get, skip_reason, wait_until, Stack, COMMAND_DEADLINE};
 pub use time::Timestamp;
-pub use watch::{docker_ok, is_temporary_name, slot_problems, WatchDir};
+pub use watch::{docker_ok, is_temporary_name, slot_problems, Expected, WatchDir};
 
 /// The test image every stack runs on (built by `e2e/image/build.sh`).
 pub const IMAGE: &str = "stackd-busybox:latest";

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use stackd_e2e::{
-    docker_ok, slot_problems, ApiCall, ApiProxy, Endpoint, Fault, FaultPlan, FaultRule, Trigger,
-    WatchDir, IDLE_COMMAND, IMAGE,
+    docker_ok, slot_problems, ApiCall, ApiProxy, Endpoint, Expected, Fault, FaultPlan, FaultRule,
+    Trigger, WatchDir, IDLE_COMMAND, IMAGE,
 };
 
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -86,50 +86,17 @@ fn fault_plan(seed: u64, stuck: &str) -> FaultPlan {
         .except(Endpoint::prefix("GET", "/version"))
 }
 
-/// Why `stack` is not converged to `want` yet; `None` once it is: final
-/// names only, each service with its replicas numbered 1..n, running with
-/// its `V`, and its status Ready for the latest generation.
-fn unconverged(watch: &WatchDir, stack: &str, want: &Services) -> Result<Option<String>> {
-    let containers = watch.containers(stack)?;
-    let problems = slot_problems(stack, &containers, true);
-    if !problems.is_empty() {
-        return Ok(Some(problems.join("; ")));
-    }
-    for (service, want) in want {
-        let mine: Vec<_> = containers.iter().filter(|c| c.service == *service).collect();
-        let numbers: Vec<u32> = mine.iter().filter_map(|c| c.number).collect();
-        if numbers != (1..=want.replicas).collect::<Vec<_>>() {
-            return Ok(Some(format!("{service}: replicas {numbers:?}")));
-        }
-        if let Some(c) = mine
-            .iter()
-            .find(|c| !c.is_running() || c.env("V") != Some(want.v.to_string()))
-        {
-            return Ok(Some(format!(
-                "{}: {} with V={:?}",
-                c.name,
-                c.status,
-                c.env("V")
-            )));
-        }
-    }
-    if containers.len() != want.iter().map(|(_, w)| w.replicas as usize).sum::<usize>() {
-        return Ok(Some(format!("{} containers", containers.len())));
-    }
-    let Some(status) = watch.status(stack)? else {
-        return Ok(Some("no status yet".into()));
-    };
-    let ready = status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-        .is_some_and(|c| c["status"] == "True");
-    if !ready || status["observedGeneration"] != status["generation"] {
-        return Ok(Some(format!(
-            "status not Ready for generation {}: {}",
-            status["generation"], status["conditions"]
-        )));
-    }
-    Ok(None)
+/// What `stackd_e2e::WatchDir::unconverged` checks `services` against.
+fn expected(services: &Services) -> BTreeMap<String, Expected> {
+    services
+        .iter()
+        .map(|(name, want)| {
+            (
+                (*name).to_owned(),
+                Expected::with_env(want.replicas, "V", &want.v.to_string()),
+            )
+        })
+        .collect()
 }
 
 /// True when the call concerns project `stack`: a list filtered on its
@@ -159,8 +126,8 @@ fn attempt_gaps(calls: &[&ApiCall]) -> Vec<Duration> {
 }
 
 #[test]
-fn under_two_minutes_of_faults_stackd_backs_off_duplicates_nothing_and_converges_after()
--> Result<()> {
+fn under_two_minutes_of_faults_stackd_backs_off_duplicates_nothing_and_converges_after(
+) -> Result<()> {
     let Some(mut watch) = WatchDir::new("watch-faults")? else {
         return Ok(());
     };
@@ -182,14 +149,7 @@ fn under_two_minutes_of_faults_stackd_backs_off_duplicates_nothing_and_converges
 
     let proxy = ApiProxy::with_faults(fault_plan(seed, &stuck))?;
     watch.set_docker_host(&proxy.docker_host());
-    watch.start(&[
-        "--retry-base",
-        "1s",
-        "--retry-cap",
-        "5s",
-        "--resync",
-        "30s",
-    ])?;
+    watch.start(&["--retry-base", "1s", "--retry-cap", "5s", "--resync", "30s"])?;
     let started = Instant::now();
 
     // Changes while the faults go on, at these offsets.
@@ -255,7 +215,7 @@ fn under_two_minutes_of_faults_stackd_backs_off_duplicates_nothing_and_converges
     loop {
         pending.clear();
         for (short, want) in &desired {
-            if let Some(why) = unconverged(&watch, &names[short], want)? {
+            if let Some(why) = watch.unconverged(&names[short], &expected(want))? {
                 pending.insert(short, why);
             }
         }
@@ -298,7 +258,10 @@ fn under_two_minutes_of_faults_stackd_backs_off_duplicates_nothing_and_converges
     // Every kind of fault happened, and changes the engine made though
     // stackd saw them fail.
     for kind in ["500", "delay", "drop", "drop-after-forward"] {
-        ensure!(faulted.get(kind).copied().unwrap_or(0) > 0, "no {kind} fault: {faulted:?}");
+        ensure!(
+            faulted.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} fault: {faulted:?}"
+        );
     }
     let acted = calls
         .iter()
