@@ -203,6 +203,13 @@ async fn containers_are_created_observed_replaced_and_removed() {
     assert_eq!(observed.volumes.as_ref().unwrap()[0].key, "data");
     let quick = backend.observe(&project, false).await.unwrap();
     assert!(quick.networks.is_none() && quick.volumes.is_none());
+    let containers_only = backend.observe_containers(&project).await.unwrap();
+    assert_eq!(containers_only.containers, observed.containers);
+    assert!(containers_only.images.is_empty() && containers_only.networks.is_none());
+    let references = [IMAGE.to_owned(), "stackd-no-such-image:9".to_owned()].into();
+    let ids = backend.image_ids(&references).await.unwrap();
+    assert_eq!(ids[IMAGE].as_deref(), Some(old.image_id.as_str()));
+    assert_eq!(ids["stackd-no-such-image:9"], None);
 
     // docker compose sees the container as part of the project.
     let listed = docker(&[

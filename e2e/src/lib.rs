@@ -30,7 +30,9 @@ pub use stack::{
     ensure_image, holds_for, http_get, skip_reason, wait_until, Stack, COMMAND_DEADLINE,
 };
 pub use time::Timestamp;
-pub use watch::{docker_ok, sum_of, Snapshot, WatchDir};
+pub use watch::{
+    docker_ok, is_temporary_name, slot_problems, sum_of, Expected, Snapshot, WatchDir,
+};
 
 /// The test image every stack runs on (built by `e2e/image/build.sh`).
 pub const IMAGE: &str = "stackd-busybox:latest";

@@ -418,6 +418,60 @@ impl WatchDir {
         containers_with_label(&format!("{PROJECT_LABEL}={stack}"))
     }
 
+    /// Why `stack` has not converged to `services` yet; `None` once it has:
+    /// only final names ([`slot_problems`] settled), each service's
+    /// replicas numbered 1..n, running, with the expected environment, no
+    /// other container, and the status Ready for the latest generation.
+    pub fn unconverged(
+        &self,
+        stack: &str,
+        services: &BTreeMap<String, Expected>,
+    ) -> Result<Option<String>> {
+        let containers = self.containers(stack)?;
+        let problems = slot_problems(stack, &containers, true);
+        if !problems.is_empty() {
+            return Ok(Some(problems.join("; ")));
+        }
+        for (service, expected) in services {
+            let mine: Vec<&Container> = containers
+                .iter()
+                .filter(|c| c.service == *service)
+                .collect();
+            let numbers: Vec<u32> = mine.iter().filter_map(|c| c.number).collect();
+            if numbers != (1..=expected.replicas).collect::<Vec<_>>() {
+                return Ok(Some(format!("{service}: replicas {numbers:?}")));
+            }
+            for c in mine {
+                if !c.is_running() {
+                    return Ok(Some(format!("{} is {}", c.name, c.status)));
+                }
+                for (key, value) in &expected.env {
+                    if c.env(key).as_deref() != Some(value.as_str()) {
+                        return Ok(Some(format!("{}: {key}={:?}", c.name, c.env(key))));
+                    }
+                }
+            }
+        }
+        let total: u32 = services.values().map(|e| e.replicas).sum();
+        if containers.len() != total as usize {
+            return Ok(Some(format!(
+                "{} containers, {total} expected",
+                containers.len()
+            )));
+        }
+        let Some(status) = self.status(stack)? else {
+            return Ok(Some("no status yet".into()));
+        };
+        let ready = condition_of(&status, "Ready").is_some_and(|(s, _)| s == "True");
+        if !ready || status["observedGeneration"] != status["generation"] {
+            return Ok(Some(format!(
+                "status not Ready for generation {}: {}",
+                status["generation"], status["conditions"]
+            )));
+        }
+        Ok(None)
+    }
+
     fn cleanup(&mut self) {
         let _ = self.kill();
         let containers: Vec<String> = listed(&["ps", "-a", "--format", "{{.Names}}"])
@@ -485,6 +539,77 @@ fn condition_of(status: &Value, kind: &str) -> Option<(String, String)> {
                 c["reason"].as_str().unwrap_or_default().to_string(),
             )
         })
+}
+
+/// A service as a converged stack runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// Replicas, numbered from 1.
+    pub replicas: u32,
+    /// Environment entries every replica has.
+    pub env: Vec<(String, String)>,
+}
+
+impl Expected {
+    /// `replicas` replicas whose variable `key` is `value`.
+    pub fn with_env(replicas: u32, key: &str, value: &str) -> Self {
+        Self {
+            replicas,
+            env: vec![(key.to_owned(), value.to_owned())],
+        }
+    }
+}
+
+/// True for the name stackd (as docker compose) gives a replacement while
+/// it is being made: `<12 hex digits>_<final name>`.
+pub fn is_temporary_name(name: &str) -> bool {
+    name.split_once('_').is_some_and(|(prefix, rest)| {
+        prefix.len() == 12 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) && !rest.is_empty()
+    })
+}
+
+/// What is wrong with the replica slots (service, number) of `stack`'s
+/// `containers`, one line each; empty when nothing is.
+///
+/// Always: no slot is held by two containers under final names, nor by two
+/// temporary ones (a duplicate). When `settled` (the stack converged, or a
+/// crash was repaired): every container has its final name
+/// `<stack>-<service>-<n>` matching its labels, so no slot is held twice at
+/// all and no temporary container is left over.
+pub fn slot_problems(stack: &str, containers: &[Container], settled: bool) -> Vec<String> {
+    let mut finals: BTreeMap<(String, u32), Vec<&str>> = BTreeMap::new();
+    let mut temporaries: BTreeMap<(String, u32), Vec<&str>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for container in containers {
+        let number = container.number.unwrap_or(0);
+        let slot = (container.service.clone(), number);
+        if is_temporary_name(&container.name) {
+            if settled {
+                problems.push(format!("leftover temporary container {}", container.name));
+            }
+            temporaries.entry(slot).or_default().push(&container.name);
+        } else {
+            let canonical = format!("{stack}-{}-{number}", container.service);
+            if settled && container.name != canonical {
+                problems.push(format!(
+                    "container {} holds {} #{number} (expected name {canonical})",
+                    container.name, container.service
+                ));
+            }
+            finals.entry(slot).or_default().push(&container.name);
+        }
+    }
+    for (kind, slots) in [("final", &finals), ("temporary", &temporaries)] {
+        for ((service, number), names) in slots {
+            if names.len() > 1 {
+                problems.push(format!(
+                    "{service} #{number} is held by {} {kind}-named containers: {names:?}",
+                    names.len()
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// A loopback port nobody listens on now.

@@ -2,7 +2,7 @@
 //! (so commands that never touch the engine work without one), honours
 //! `DOCKER_HOST`, negotiates the API version down to the engine's, and sends
 //! nothing newer than API 1.41.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use bollard::models::{ContainerSummary, ImageSummary, Mount, MountType, NetworkConnectRequest};
@@ -924,6 +924,20 @@ impl Backend for DockerBackend {
         Box::pin(self.observe_impl(project, include_resources))
     }
 
+    fn observe_containers<'a>(
+        &'a self,
+        project: &'a Project,
+    ) -> BoxFuture<'a, Result<Observed, Error>> {
+        Box::pin(self.containers_impl(project))
+    }
+
+    fn image_ids<'a>(
+        &'a self,
+        references: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, Error>> {
+        Box::pin(self.image_ids_impl(references))
+    }
+
     fn apply<'a>(
         &'a self,
         project: &'a Project,
@@ -1005,7 +1019,7 @@ fn clean_path(path: &str) -> String {
 }
 
 /// A list entry with its compose labels parsed; `None` without a name.
-fn observed_container(summary: &ContainerSummary) -> Option<ObservedContainer> {
+pub(super) fn observed_container(summary: &ContainerSummary) -> Option<ObservedContainer> {
     let name = summary
         .names
         .as_ref()?
@@ -1087,7 +1101,7 @@ pub(crate) fn familiar(reference: &str) -> String {
 }
 
 /// The id of the listed image `reference` names, if listed.
-fn image_id_of(reference: &str, images: &[ImageSummary]) -> Option<String> {
+pub(super) fn image_id_of(reference: &str, images: &[ImageSummary]) -> Option<String> {
     let want = familiar(reference);
     images
         .iter()
@@ -1133,7 +1147,10 @@ fn engine_message(err: &bollard::errors::Error) -> String {
 }
 
 /// Maps a failed read-only call (a list or an inspect) to an error.
-fn engine(operation: &'static str, target: &str) -> impl FnOnce(bollard::errors::Error) -> Error {
+pub(super) fn engine(
+    operation: &'static str,
+    target: &str,
+) -> impl FnOnce(bollard::errors::Error) -> Error {
     let target = target.to_owned();
     move |err| match err {
         bollard::errors::Error::DockerResponseServerError {

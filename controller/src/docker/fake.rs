@@ -3,7 +3,7 @@
 //! keeps containers, networks, volumes and images in maps, records every
 //! call as a typed `Record`, and fails on demand with an engine status code
 //! mapped exactly as the real backend maps it.
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +34,16 @@ pub enum Call {
         /// Whether networks and volumes were listed.
         include_resources: bool,
     },
+    /// `observe_containers`.
+    ObserveContainers {
+        /// The project.
+        project: String,
+    },
+    /// `image_ids`.
+    ImageIds {
+        /// The references asked for.
+        references: Vec<String>,
+    },
     /// `apply`.
     Apply(Action),
     /// `wait_for`.
@@ -49,7 +59,7 @@ impl Call {
     /// The action kind of an `apply` or `wait_for` call.
     pub fn kind(&self) -> Option<ActionKind> {
         match self {
-            Call::Observe { .. } => None,
+            Call::Observe { .. } | Call::ObserveContainers { .. } | Call::ImageIds { .. } => None,
             Call::Apply(action) => Some(ActionKind::of(action)),
             Call::WaitFor { .. } => Some(ActionKind::WaitFor),
         }
@@ -971,6 +981,49 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn observe_containers<'a>(
+        &'a self,
+        project: &'a Project,
+    ) -> BoxFuture<'a, Result<Observed, Error>> {
+        Box::pin(async move {
+            let index = self.begin(Call::ObserveContainers {
+                project: project.name.clone(),
+            });
+            let result = self.observe_now(project, false).map(|observed| Observed {
+                containers: observed.containers,
+                ..Observed::default()
+            });
+            self.end(index, result)
+        })
+    }
+
+    fn image_ids<'a>(
+        &'a self,
+        references: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, Error>> {
+        Box::pin(async move {
+            let index = self.begin(Call::ImageIds {
+                references: references.iter().cloned().collect(),
+            });
+            let result = {
+                let mut state = self.lock();
+                match state.injected(None) {
+                    Some(status) => Err(Error::EngineRejected {
+                        operation: "list images",
+                        target: "images".to_owned(),
+                        status,
+                        message: "injected failure".to_owned(),
+                    }),
+                    None => Ok(references
+                        .iter()
+                        .map(|r| (r.clone(), state.images.get(&familiar(r)).cloned()))
+                        .collect()),
+                }
+            };
+            self.end(index, result)
+        })
+    }
+
     fn apply<'a>(
         &'a self,
         project: &'a Project,
@@ -1116,6 +1169,13 @@ mod tests {
         assert_eq!(observed.networks.unwrap()[0].key, "default");
         assert_eq!(observed.volumes.unwrap()[0].key, "data");
         assert!(observed.images["busybox"].is_some());
+        let containers_only = fake.observe_containers(&p).await.unwrap();
+        assert_eq!(containers_only.containers, observed.containers);
+        assert!(containers_only.images.is_empty() && containers_only.volumes.is_none());
+        let references = ["busybox".to_owned(), "docker.io/library/nope".to_owned()].into();
+        let ids = fake.image_ids(&references).await.unwrap();
+        assert_eq!(ids["busybox"], observed.images["busybox"]);
+        assert_eq!(ids["docker.io/library/nope"], None);
         assert!(fake.observe(&p, false).await.unwrap().networks.is_none());
     }
 

@@ -12,11 +12,12 @@ mod engine;
 mod event_hub;
 mod events;
 pub mod fake;
+mod list;
 pub mod spec;
 mod status;
 mod tarball;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -210,6 +211,22 @@ pub trait Backend: Send + Sync {
         project: &'a Project,
         include_resources: bool,
     ) -> BoxFuture<'a, Result<Observed, Error>>;
+
+    /// The project's containers only, in one list call: `images` is left
+    /// empty and `networks` and `volumes` unlisted. For callers that keep
+    /// image ids themselves ([`Backend::image_ids`]), such as a controller
+    /// that looks at many stacks sharing images.
+    fn observe_containers<'a>(
+        &'a self,
+        project: &'a Project,
+    ) -> BoxFuture<'a, Result<Observed, Error>>;
+
+    /// The id of each image reference ([`crate::plan::image_ref`] form),
+    /// `None` for one the engine does not have, in one list call for all.
+    fn image_ids<'a>(
+        &'a self,
+        references: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, Error>>;
 
     /// Performs one action. Removing something already gone succeeds, and so
     /// do starting a running and stopping a stopped container.

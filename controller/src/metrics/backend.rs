@@ -1,5 +1,6 @@
 //! `InstrumentedBackend`: a `Backend` decorator counting every call into
 //! `stackd_backend_requests_total{backend,operation,outcome}`.
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use tokio::time::Instant;
@@ -10,7 +11,7 @@ use crate::model::Project;
 use crate::plan::{Action, Condition, Observed};
 
 /// Wraps a [`Backend`] and counts each call by operation (`observe`,
-/// `wait_for`, or the action's [`ActionKind::as_str`]) and outcome
+/// `list_images`, `wait_for`, or the action's [`ActionKind::as_str`]) and outcome
 /// (`success`, `error`). Every method only forwards and counts; a call
 /// abandoned before it returns (its future dropped) is not counted.
 #[derive(Debug)]
@@ -65,6 +66,20 @@ impl<B: Backend> Backend for InstrumentedBackend<B> {
         include_resources: bool,
     ) -> BoxFuture<'a, Result<Observed, Error>> {
         self.counted("observe", self.inner.observe(project, include_resources))
+    }
+
+    fn observe_containers<'a>(
+        &'a self,
+        project: &'a Project,
+    ) -> BoxFuture<'a, Result<Observed, Error>> {
+        self.counted("observe", self.inner.observe_containers(project))
+    }
+
+    fn image_ids<'a>(
+        &'a self,
+        references: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, Error>> {
+        self.counted("list_images", self.inner.image_ids(references))
     }
 
     fn apply<'a>(

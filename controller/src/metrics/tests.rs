@@ -502,6 +502,9 @@ async fn the_instrumented_backend_counts_each_call_by_operation_and_outcome() {
         .wait_for(&p, "web", Condition::ServiceStarted, None)
         .await
         .unwrap();
+    backend.observe_containers(&p).await.unwrap();
+    let references = ["busybox".to_owned()].into();
+    backend.image_ids(&references).await.unwrap();
 
     let text = metrics.encode();
     let count = |operation: &str, outcome: &str| {
@@ -515,8 +518,9 @@ async fn the_instrumented_backend_counts_each_call_by_operation_and_outcome() {
             ],
         )
     };
-    assert_eq!(count("observe", "success"), Some(1.0));
+    assert_eq!(count("observe", "success"), Some(2.0));
     assert_eq!(count("observe", "error"), Some(1.0));
+    assert_eq!(count("list_images", "success"), Some(1.0));
     assert_eq!(count("create_network", "success"), Some(1.0));
     assert_eq!(count("create_container", "error"), Some(1.0));
     assert_eq!(count("create_container", "success"), Some(1.0));
@@ -527,9 +531,9 @@ async fn the_instrumented_backend_counts_each_call_by_operation_and_outcome() {
         .filter(|s| s.name == "stackd_backend_requests_total")
         .map(|s| s.value)
         .sum();
-    assert_eq!(total, 7.0);
+    assert_eq!(total, 9.0);
     // The decorator forwards: the engine saw every call once.
-    assert_eq!(backend.inner().calls().len(), 7);
+    assert_eq!(backend.inner().calls().len(), 9);
 }
 
 /// `name` on `PATH`, or `None` after saying why the test skips; under CI

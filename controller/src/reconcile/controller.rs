@@ -15,6 +15,12 @@
 //!   Stalled until its spec changes, instead of restarting forever;
 //! - named volumes are never removed by a reconcile, nor by deleting a
 //!   stack's files.
+//!
+//! What it costs the engine: a reconcile that finds nothing to do lists
+//! the stack's containers and nothing else. Image ids come from a cache
+//! shared by every stack, listed in one call for all of them when a resync
+//! round starts, when a spec changes, after stackd pulled or built, or when
+//! a stack names an image the cache does not hold.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +34,7 @@ use super::queue::Queue;
 use super::state_file;
 use crate::docker::{Backend, EngineEvent, EventKind};
 use crate::metrics::{Metrics, ReconcileResult};
+use crate::model::Project;
 use crate::plan::{self, ContainerState, Observed, Plan, UpOptions};
 use crate::source::{DesiredStack, SourceError};
 use crate::status::{self, LastError, StackStatus};
@@ -87,6 +94,9 @@ struct Entry {
     backoff: Backoff,
     /// Engine failures push retries out to here; events and resyncs wait.
     not_before: Option<Instant>,
+    /// A new desired state (or its loss) came since the last reconcile
+    /// began: its trigger must not wait out a backoff.
+    fresh: bool,
     /// When containers were last repaired, for the crash-loop brake.
     repairs: VecDeque<Instant>,
     /// The spec hash the crash-loop brake engaged on.
@@ -99,6 +109,38 @@ struct Entry {
     written: Option<StackStatus>,
     /// Failed rolling updates held until the spec changes.
     rollouts: super::rollout::Rollouts,
+}
+
+/// Image reference → id (`None`: the engine lacks it), for every stack.
+#[derive(Debug, Default)]
+struct ImageCache {
+    ids: BTreeMap<String, Option<String>>,
+    /// Bumped by every invalidation.
+    epoch: u64,
+    /// The epoch `ids` were listed in; stale unless it is `epoch`.
+    listed_in: Option<u64>,
+}
+
+impl ImageCache {
+    /// The ids of `wanted` if the cache is current and holds them all.
+    fn lookup(&self, wanted: &BTreeSet<String>) -> Option<BTreeMap<String, Option<String>>> {
+        if self.listed_in != Some(self.epoch) {
+            return None;
+        }
+        wanted
+            .iter()
+            .map(|r| self.ids.get(r).map(|id| (r.clone(), id.clone())))
+            .collect()
+    }
+}
+
+/// The image references a project's services run.
+fn image_refs(project: &Project) -> BTreeSet<String> {
+    project
+        .services
+        .iter()
+        .map(|(name, service)| plan::image_ref(&project.name, name, service))
+        .collect()
 }
 
 /// Why a reconcile ended, for metrics and the retry decision.
@@ -122,6 +164,10 @@ pub struct Controller {
     stacks: Mutex<BTreeMap<String, Entry>>,
     queue: Queue,
     jitter: Mutex<Jitter>,
+    images: Mutex<ImageCache>,
+    /// Held while the image cache is refreshed, so concurrent reconciles
+    /// wait for one list call instead of each making their own.
+    image_refresh: tokio::sync::Mutex<()>,
 }
 
 fn now_stamp() -> status::Timestamp {
@@ -143,11 +189,78 @@ impl Controller {
             stacks: Mutex::new(BTreeMap::new()),
             queue: Queue::new(),
             jitter: Mutex::new(Jitter::from_clock()),
+            images: Mutex::new(ImageCache::default()),
+            image_refresh: tokio::sync::Mutex::new(()),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
         self.stacks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn image_cache(&self) -> MutexGuard<'_, ImageCache> {
+        self.images.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the image ids stale: the next reconcile lists them again (once
+    /// for every stack).
+    pub fn invalidate_images(&self) {
+        self.image_cache().epoch += 1;
+    }
+
+    /// The ids of the images `project` runs: from the cache when it is
+    /// current, else from one list call for the images of every known stack.
+    async fn image_ids(
+        &self,
+        project: &Project,
+    ) -> Result<BTreeMap<String, Option<String>>, crate::docker::Error> {
+        let wanted = image_refs(project);
+        if let Some(ids) = self.image_cache().lookup(&wanted) {
+            return Ok(ids);
+        }
+        let _refreshing = self.image_refresh.lock().await;
+        // Another reconcile may have listed them while this one waited.
+        if let Some(ids) = self.image_cache().lookup(&wanted) {
+            return Ok(ids);
+        }
+        let mut all = wanted.clone();
+        for entry in self.lock().values() {
+            if let Some(desired) = &entry.desired {
+                all.extend(image_refs(&desired.project));
+            }
+        }
+        let epoch = self.image_cache().epoch;
+        let listed = self.backend.image_ids(&all).await?;
+        let ids = wanted
+            .iter()
+            .map(|r| (r.clone(), listed.get(r).cloned().flatten()))
+            .collect();
+        let mut cache = self.image_cache();
+        cache.ids = listed;
+        // An invalidation during the call leaves the cache stale.
+        cache.listed_in = Some(epoch);
+        Ok(ids)
+    }
+
+    /// Containers from the engine, image ids from the cache: one list call
+    /// when the cache is current.
+    async fn observe_cheaply(&self, project: &Project) -> Result<Observed, crate::docker::Error> {
+        // Both at once; the images first, so an injected failure in tests
+        // meets the listing that a stale cache makes.
+        let (images, mut observed) = futures::try_join!(
+            self.image_ids(project),
+            self.backend.observe_containers(project)
+        )?;
+        observed.images = images;
+        Ok(observed)
+    }
+
+    /// Takes in image ids listed by a full observation, fresher than the cache's.
+    fn remember_images(&self, images: &BTreeMap<String, Option<String>>) {
+        let mut cache = self.image_cache();
+        for (reference, id) in images {
+            cache.ids.insert(reference.clone(), id.clone());
+        }
     }
 
     fn unit(&self) -> f64 {
@@ -180,6 +293,7 @@ impl Controller {
             status,
             backoff: Backoff::new(self.options.retry_base, self.options.retry_cap),
             not_before: None,
+            fresh: false,
             repairs: VecDeque::new(),
             braked_on: None,
             tampered: BTreeSet::new(),
@@ -205,11 +319,14 @@ impl Controller {
                 entry.braked_on = None;
                 entry.repairs.clear();
                 entry.backoff.reset();
+                // A save may follow a rebuild of the image it names.
+                self.invalidate_images();
             }
             entry.status.source = source;
             entry.source_error = None;
             entry.deleted = false;
             entry.not_before = None;
+            entry.fresh = true;
             entry.desired = Some(Arc::new(desired));
         }
         self.queue.schedule_now(&name);
@@ -231,6 +348,7 @@ impl Controller {
             if !repeated {
                 self.metrics.source_error(&name, error.kind);
             }
+            entry.fresh = true;
             entry.source_error = Some(error);
         }
         self.queue.schedule_now(&name);
@@ -240,6 +358,7 @@ impl Controller {
     pub fn delete(&self, name: &str) {
         if let Some(entry) = self.lock().get_mut(name) {
             entry.deleted = true;
+            entry.fresh = true;
         }
         self.queue.schedule_now(name);
     }
@@ -298,6 +417,7 @@ impl Controller {
     /// Every stack, spread over a tenth of the resync period so they do
     /// not all hit the engine at once; backoffs are respected.
     pub fn resync_all(&self) {
+        self.invalidate_images();
         let spread = self.options.resync.mul_f64(0.1);
         let now = Instant::now();
         let due: Vec<(String, Instant)> = {
@@ -375,7 +495,14 @@ impl Controller {
                 entry.not_before = Some(at);
                 self.metrics.reconcile_failed(name, reason);
                 entry.status.retrying(error, delay, &now_stamp());
-                self.queue.schedule(name, at);
+                if entry.fresh {
+                    // A new spec came meanwhile: its trigger stands.
+                    self.queue.schedule(name, at);
+                } else {
+                    // Events that came during the attempt, its own echo
+                    // among them, wait out the backoff like any other.
+                    self.queue.reschedule(name, at);
+                }
             }
         }
         self.metrics.set_stack_ready(name, entry.status.is_ready());
@@ -406,6 +533,7 @@ impl Controller {
             let Some(entry) = stacks.get_mut(name) else {
                 return Outcome::Skipped;
             };
+            entry.fresh = false;
             let now = now_stamp();
             if entry.deleted {
                 Work::Teardown(entry.desired.clone())
@@ -522,7 +650,7 @@ impl Controller {
         };
         let desired = &self.rollout_view(name, desired, &mut options);
         let project = &desired.project;
-        let observed = match self.backend.observe(project, false).await {
+        let observed = match self.observe_cheaply(project).await {
             Ok(observed) => observed,
             Err(error) => return engine_failure(error),
         };
@@ -563,6 +691,7 @@ impl Controller {
             Ok(observed) => observed,
             Err(error) => return engine_failure(error),
         };
+        self.remember_images(&observed.images);
         let plan = match plan::plan_up(project, &observed, &options) {
             Ok(plan) => plan,
             Err(error) => return self.plan_refused(name, &error),
@@ -571,7 +700,16 @@ impl Controller {
         for step in &plan.steps {
             tracing::debug!(stack = name, "{step}");
         }
-        if let Err(error) = self.run_plan(&plan, desired).await {
+        let ensures_images = plan
+            .steps
+            .iter()
+            .any(|step| matches!(step.action, plan::Action::EnsureImage { .. }));
+        let result = self.run_plan(&plan, desired).await;
+        if ensures_images {
+            // A pull or a build may have given a reference a new id.
+            self.invalidate_images();
+        }
+        if let Err(error) = result {
             if let Some(failure) = super::rollout::update_failure(&plan, project, &error) {
                 return self
                     .update_failed(name, desired, &options, failure, &error)
@@ -584,7 +722,7 @@ impl Controller {
             entry.tampered.clear();
             entry.converged_on = Some(desired.spec_hash.clone());
         }
-        match self.backend.observe(project, false).await {
+        match self.backend.observe_containers(project).await {
             Ok(observed) => self.report_converged(name, desired, &observed),
             Err(error) => return engine_failure(error),
         }
@@ -1049,6 +1187,52 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn events_that_come_during_a_failed_attempt_wait_out_its_backoff() {
+        let rig = rig(options());
+        rig.apply(WEB);
+        // A worker holds the stack, as in `run`.
+        assert_eq!(rig.controller.queue().next().await.as_deref(), Some("demo"));
+        // The echo of the attempt's own actions (a container it stopped
+        // died) arrives while it runs.
+        rig.controller.on_event(&EngineEvent {
+            project: "demo".into(),
+            service: "web".into(),
+            container: "demo-web-1".into(),
+            kind: EventKind::Died,
+        });
+        rig.fake.fail_observe(500, 1);
+        let before = Instant::now();
+        rig.reconcile().await;
+        rig.controller.queue().done("demo");
+        let due = rig.controller.queue().due("demo").unwrap();
+        let d = (due - before).as_secs_f64();
+        assert!((0.8..=1.2).contains(&d), "the retry is due in {d}s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_spec_that_comes_during_a_failing_attempt_is_tried_at_once() {
+        let rig = rig(options());
+        rig.fake
+            .set_delay(ActionKind::CreateContainer, Duration::from_secs(2));
+        rig.fake.fail_next(ActionKind::StartContainer, 500, 10);
+        rig.apply(WEB);
+        let _ = rig.controller.queue().next().await;
+        let controller = rig.controller.clone();
+        let attempt = tokio::spawn(async move { controller.reconcile("demo").await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rig.apply(&WEB.replace("V: \"1\"", "V: \"2\""));
+        attempt.await.unwrap();
+        rig.controller.queue().done("demo");
+        let (reconciling, reason) = rig.condition(ConditionType::Reconciling);
+        assert_eq!(
+            (reconciling, reason.as_str()),
+            (ConditionStatus::True, "RetryScheduled"),
+            "the attempt on the old spec failed"
+        );
+        assert!(rig.controller.queue().due("demo").unwrap() <= Instant::now());
+    }
+
     #[tokio::test]
     async fn a_new_spec_cuts_a_backoff_short() {
         let rig = rig(options());
@@ -1179,6 +1363,141 @@ mod tests {
         assert_eq!(rig.fake.volumes().len(), 1, "named volume kept");
         assert!(rig.controller.status("demo").is_none());
         assert!(!rig.metrics.encode().contains("stack=\"demo\""));
+    }
+
+    /// Loads the compose folder `dir/<name>` holding `yaml`.
+    fn stack_in(dir: &std::path::Path, name: &str, yaml: &str) -> DesiredStack {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("compose.yaml"), yaml).unwrap();
+        source::load(&Origin::ComposeDir {
+            dir: folder.canonicalize().unwrap(),
+        })
+        .unwrap()
+    }
+
+    fn calls_of(fake: &FakeBackend, what: fn(&crate::docker::fake::Call) -> bool) -> usize {
+        fake.calls().iter().filter(|r| what(&r.call)).count()
+    }
+
+    #[tokio::test]
+    async fn a_no_op_resync_lists_each_stacks_containers_once_and_the_images_once_in_all() {
+        use crate::docker::fake::Call;
+        let rig = rig(options());
+        let names: Vec<String> = (0..5).map(|i| format!("s{i}")).collect();
+        for name in &names {
+            let desired = stack_in(rig.dir.path(), name, WEB);
+            rig.controller.set_desired(desired);
+        }
+        for name in &names {
+            rig.controller.reconcile(name).await;
+            assert!(rig.controller.status(name).unwrap().is_ready());
+        }
+        rig.fake.clear_calls();
+        rig.controller.resync_all();
+        for name in &names {
+            rig.controller.reconcile(name).await;
+        }
+        let containers = calls_of(&rig.fake, |c| matches!(c, Call::ObserveContainers { .. }));
+        let images = calls_of(&rig.fake, |c| matches!(c, Call::ImageIds { .. }));
+        let full = calls_of(&rig.fake, |c| matches!(c, Call::Observe { .. }));
+        assert_eq!(
+            (containers, images, full),
+            (5, 1, 0),
+            "{:#?}",
+            rig.fake.calls()
+        );
+        assert_eq!(rig.container_changes(), 0);
+
+        // Reconciles between resyncs (engine events) list containers only.
+        rig.fake.clear_calls();
+        for name in &names {
+            rig.controller.reconcile(name).await;
+        }
+        assert_eq!(rig.fake.calls().len(), 5, "{:#?}", rig.fake.calls());
+    }
+
+    #[tokio::test]
+    async fn an_image_retagged_behind_stackds_back_is_noticed_at_the_next_resync_round() {
+        let rig = rig(options());
+        rig.apply(WEB);
+        rig.reconcile().await;
+        let before = rig.fake.container("demo-web-1").unwrap().id;
+        rig.fake.add_image("busybox");
+        rig.fake.clear_calls();
+        // Between rounds the cached id stands: nothing is recreated.
+        rig.reconcile().await;
+        assert_eq!(rig.container_changes(), 0);
+        rig.controller.resync_all();
+        rig.reconcile().await;
+        let after = rig.fake.container("demo-web-1").unwrap().id;
+        assert_ne!(before, after, "web runs the new image");
+        assert_eq!(rig.fake.container_names().len(), 2);
+        assert!(rig.status().is_ready());
+        // The recreate refreshed the cache: the next reconcile is a no-op.
+        rig.fake.clear_calls();
+        rig.reconcile().await;
+        assert_eq!(rig.container_changes(), 0);
+    }
+
+    #[tokio::test]
+    async fn one_image_listing_covers_every_known_stack() {
+        use crate::docker::fake::Call;
+        let rig = rig(options());
+        rig.apply(WEB);
+        rig.reconcile().await;
+        rig.fake.add_image("alpine");
+        let other = stack_in(
+            rig.dir.path(),
+            "other",
+            "services:\n  app:\n    image: alpine\n",
+        );
+        // A new stack makes the cache stale; the next listing, made for
+        // demo, asks for other's images too.
+        rig.controller.set_desired(other);
+        rig.controller.reconcile("demo").await;
+        rig.fake.clear_calls();
+        rig.controller.reconcile("other").await;
+        assert_eq!(
+            calls_of(&rig.fake, |c| matches!(c, Call::ImageIds { .. })),
+            0,
+            "the listing for demo covered every known stack"
+        );
+        assert!(rig.controller.status("other").unwrap().is_ready());
+        assert_eq!(
+            rig.fake.count(ActionKind::EnsureImage),
+            0,
+            "alpine was found"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_image_listing_is_an_engine_failure_retried_with_backoff() {
+        use crate::docker::fake::Call;
+        let rig = rig(options());
+        rig.apply(WEB);
+        rig.reconcile().await;
+        rig.controller.resync_all();
+        rig.fake.clear_calls();
+        // The stale cache is listed first, and takes the failure.
+        rig.fake.fail_observe(500, 1);
+        rig.reconcile().await;
+        let failed: Vec<bool> = rig
+            .fake
+            .calls()
+            .iter()
+            .filter(|r| matches!(r.call, Call::ImageIds { .. }))
+            .map(|r| r.failed)
+            .collect();
+        assert_eq!(failed, [true]);
+        let (reconciling, reason) = rig.condition(ConditionType::Reconciling);
+        assert_eq!(
+            (reconciling, reason.as_str()),
+            (ConditionStatus::True, "RetryScheduled")
+        );
+        rig.reconcile().await;
+        assert!(rig.status().is_ready());
+        assert_eq!(rig.container_changes(), 0);
     }
 
     #[tokio::test]

@@ -63,6 +63,25 @@ impl Queue {
         self.wake.notify_waiters();
     }
 
+    /// Sets when `key` is next due, replacing any trigger already queued,
+    /// even an earlier one: a retry after a failure, which triggers that
+    /// came during the failed attempt (the echo of its own actions) must
+    /// not undercut.
+    pub fn reschedule(&self, key: &str, at: Instant) {
+        {
+            let mut inner = self.lock();
+            if inner.closed {
+                return;
+            }
+            if inner.running.contains(key) {
+                inner.deferred.insert(key.to_owned(), at);
+            } else {
+                inner.pending.insert(key.to_owned(), at);
+            }
+        }
+        self.wake.notify_waiters();
+    }
+
     /// Asks for `key` to be reconciled as soon as a worker is free.
     pub fn schedule_now(&self, key: &str) {
         self.schedule(key, Instant::now());
@@ -187,6 +206,25 @@ mod tests {
         queue.schedule("web", start + Duration::from_secs(10));
         assert_eq!(queue.next().await.as_deref(), Some("web"));
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reschedule_replaces_an_earlier_trigger_held_or_not() {
+        let queue = Queue::new();
+        let start = Instant::now();
+        queue.schedule_now("web");
+        queue.reschedule("web", start + Duration::from_secs(4));
+        assert_eq!(queue.due("web"), Some(start + Duration::from_secs(4)));
+
+        queue.schedule_now("db");
+        assert_eq!(queue.next().await.as_deref(), Some("db"));
+        queue.schedule_now("db");
+        queue.reschedule("db", start + Duration::from_secs(2));
+        queue.done("db");
+        assert_eq!(queue.next().await.as_deref(), Some("db"));
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(queue.next().await.as_deref(), Some("web"));
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
     }
 
     #[tokio::test(start_paused = true)]
