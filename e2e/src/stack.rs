@@ -47,6 +47,28 @@ pub fn ensure_image() -> Result<()> {
         .map_err(|err| anyhow::anyhow!("building the test image failed: {err}"))
 }
 
+/// Gets a test ready to use the engine: `None` (after printing why) when
+/// e2e tests are skipped here, else the test image is built and `tag` comes
+/// back in a form fit for project names (lowercase letters, digits, `-`).
+pub(crate) fn prepare(tag: &str) -> Result<Option<String>> {
+    if let Some(reason) = skip_reason() {
+        eprintln!("skipping e2e test {tag}: {reason}");
+        return Ok(None);
+    }
+    ensure_image()?;
+    Ok(Some(
+        tag.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect(),
+    ))
+}
+
 /// A compose project owned by one test.
 ///
 /// Its name is `e2e-<tag>-<pid>`, so concurrent tests and test binaries never
@@ -65,21 +87,9 @@ impl Stack {
     /// A project with an empty folder; `None` (after printing why) when e2e
     /// tests are skipped here. Write its file with [`Stack::write_compose`].
     pub fn new(tag: &str) -> Result<Option<Self>> {
-        if let Some(reason) = skip_reason() {
-            eprintln!("skipping e2e test {tag}: {reason}");
+        let Some(tag) = prepare(tag)? else {
             return Ok(None);
-        }
-        ensure_image()?;
-        let tag: String = tag
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        };
         let dir = tempfile::Builder::new()
             .prefix(&format!("stackd-e2e-{tag}-"))
             .tempdir()?;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::cmd::{docker, run, stackd_bin};
 use crate::engine::{containers_with_label, Container, PROJECT_LABEL};
-use crate::stack::{ensure_image, http_get, listed, remove, skip_reason, COMMAND_DEADLINE};
+use crate::stack::{http_get, listed, prepare, remove, COMMAND_DEADLINE};
 use crate::time::Timestamp;
 
 /// A directory watched by one `stackd watch` process.
@@ -33,21 +33,9 @@ impl WatchDir {
     /// An empty watched directory; `None` (after printing why) when e2e
     /// tests are skipped here. Nothing runs until [`WatchDir::start`].
     pub fn new(tag: &str) -> Result<Option<Self>> {
-        if let Some(reason) = skip_reason() {
-            eprintln!("skipping e2e test {tag}: {reason}");
+        let Some(tag) = prepare(tag)? else {
             return Ok(None);
-        }
-        ensure_image()?;
-        let tag: String = tag
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        };
         let root = tempfile::Builder::new()
             .prefix(&format!("stackd-watch-{tag}-"))
             .tempdir()?;
