@@ -97,3 +97,11 @@ image:
 rules:
     promtool check rules charts/stackd/rules/alerts.yaml
     promtool test rules charts/stackd/rules/alerts_test.yaml
+
+# Release build; the controller reaches the engine through the e2e proxy.
+# ARGS go to bench/watch_bench.py (--stacks N, --per-stack N, --rounds N, --saves N, --drifts N, --strict).
+# `stackd watch` on 50 stacks / 500 containers: resync CPU and calls, memory, save and drift latency.
+bench-watch *ARGS: e2e-image
+    cargo build --release -p stackd
+    cargo build --release -p stackd-e2e --bin stackd-fault-proxy
+    python3 bench/watch_bench.py {{ARGS}}
