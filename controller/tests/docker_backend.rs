@@ -884,3 +884,84 @@ async fn a_container_wait_sees_health_and_a_crash_within_the_monitor_period() {
     let err = backend.apply(&project, &meta, &gone).await.unwrap_err();
     assert_eq!(err.reason(), "container_missing", "{err}");
 }
+
+/// Networks and volumes made by hand (no project label), removed on drop.
+struct Unlabelled(Vec<[String; 2]>);
+
+impl Drop for Unlabelled {
+    fn drop(&mut self) {
+        for [kind, name] in &self.0 {
+            docker(&[kind, "rm", name]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn external_networks_and_volumes_are_found_by_name_and_the_stack_comes_up_on_them() {
+    if !enabled() {
+        return;
+    }
+    // Dropped after `scratch`, so after the containers that use them.
+    let mut unlabelled = Unlabelled(Vec::new());
+    let scratch = Scratch::new();
+    // A neighbour whose name contains the network's: the engine's name
+    // filter matches substrings.
+    let network = format!("{}-edge", scratch.name);
+    let volume = format!("{}-shared", scratch.name);
+    for [kind, name] in [
+        ["network".to_owned(), network.clone()],
+        ["network".to_owned(), format!("{network}-other")],
+        ["volume".to_owned(), volume.clone()],
+    ] {
+        docker(&[&kind, "create", &name]);
+        unlabelled.0.push([kind, name]);
+    }
+    let project = scratch.project(json!({
+        "services": {"web": {
+            "image": IMAGE,
+            "command": ["sleep", "300"],
+            "networks": {"edge": null},
+            "volumes": [{"type": "volume", "source": "shared", "target": "/shared"}],
+        }},
+        "networks": {"edge": {"name": network, "external": true}},
+        "volumes": {"shared": {"name": volume, "external": true}},
+    }));
+    let meta = scratch.meta(&project);
+    let backend = DockerBackend::new();
+    let observed = backend.observe(&project, true).await.unwrap();
+    let networks: Vec<&str> = observed
+        .networks
+        .iter()
+        .flatten()
+        .map(|n| n.name.as_str())
+        .collect();
+    let volumes: Vec<&str> = observed
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(
+        (networks, volumes),
+        (vec![network.as_str()], vec![volume.as_str()])
+    );
+    let plan = stackd::plan::plan_up(&project, &observed, &stackd::plan::UpOptions::default())
+        .expect("a stack on existing external resources plans");
+    let actions: Vec<Action> = plan.steps.into_iter().map(|s| s.action).collect();
+    assert!(actions.iter().all(|a| !matches!(
+        a,
+        Action::CreateNetwork { .. } | Action::CreateVolume { .. }
+    )));
+    apply_all(&backend, &project, &meta, &actions).await;
+    let web = format!("{}-web-1", project.name);
+    let attached = docker(&[
+        "inspect",
+        "--format",
+        "{{json .NetworkSettings.Networks}} {{json .Mounts}}",
+        &web,
+    ]);
+    assert!(
+        attached.contains(&network) && attached.contains(&volume),
+        "{attached}"
+    );
+}

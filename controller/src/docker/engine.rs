@@ -26,7 +26,7 @@ use super::{
 };
 use crate::model::{Project, ServiceConfig};
 use crate::plan::{
-    Action, Condition, Observed, ObservedContainer, ObservedNetwork, ObservedVolume,
+    engine_name, Action, Condition, Observed, ObservedContainer, ObservedNetwork, ObservedVolume,
 };
 
 /// The bollard client's own per-request bound; longer stops need more.
@@ -153,29 +153,75 @@ impl DockerBackend {
                 .await
                 .map_err(engine("list images", &project.name))
         };
+        // External networks and volumes carry no project label: they are
+        // looked up by name, in the same call when there are none to find.
+        let external_networks: Vec<String> = project
+            .networks
+            .iter()
+            .filter(|(_, n)| n.external)
+            .map(|(key, n)| engine_name(&project.name, key, &n.name, true))
+            .collect();
+        let external_volumes: Vec<String> = project
+            .volumes
+            .iter()
+            .filter(|(_, v)| v.external)
+            .map(|(key, v)| engine_name(&project.name, key, &v.name, true))
+            .collect();
         let networks = async {
             if !include_resources {
                 return Ok(None);
             }
-            docker
-                .list_networks(Some(ListNetworksOptions {
-                    filters: Some(by_project.clone()),
-                }))
-                .await
-                .map(Some)
-                .map_err(engine("list networks", &project.name))
+            let labelled = docker.list_networks(Some(ListNetworksOptions {
+                filters: Some(by_project.clone()),
+            }));
+            let named = async {
+                if external_networks.is_empty() {
+                    return Ok(Vec::new());
+                }
+                docker
+                    .list_networks(Some(ListNetworksOptions {
+                        filters: Some([("name".to_owned(), external_networks.clone())].into()),
+                    }))
+                    .await
+            };
+            let (mut list, named) = futures::try_join!(labelled, named)
+                .map_err(engine("list networks", &project.name))?;
+            // The engine's name filter matches substrings.
+            list.extend(named.into_iter().filter(|n| {
+                n.name
+                    .as_ref()
+                    .is_some_and(|name| external_networks.contains(name))
+            }));
+            Ok(Some(list))
         };
         let volumes = async {
             if !include_resources {
                 return Ok(None);
             }
-            docker
-                .list_volumes(Some(ListVolumesOptions {
-                    filters: Some(by_project.clone()),
-                }))
-                .await
-                .map(|r| Some(r.volumes.unwrap_or_default()))
-                .map_err(engine("list volumes", &project.name))
+            let labelled = docker.list_volumes(Some(ListVolumesOptions {
+                filters: Some(by_project.clone()),
+            }));
+            let named = async {
+                if external_volumes.is_empty() {
+                    return Ok(Default::default());
+                }
+                docker
+                    .list_volumes(Some(ListVolumesOptions {
+                        filters: Some([("name".to_owned(), external_volumes.clone())].into()),
+                    }))
+                    .await
+            };
+            let (labelled, named) = futures::try_join!(labelled, named)
+                .map_err(engine("list volumes", &project.name))?;
+            let mut list = labelled.volumes.unwrap_or_default();
+            list.extend(
+                named
+                    .volumes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|v| external_volumes.contains(&v.name)),
+            );
+            Ok(Some(list))
         };
         let (containers, images, networks, volumes) =
             futures::try_join!(containers, images, networks, volumes)?;

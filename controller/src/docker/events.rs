@@ -17,8 +17,11 @@ pub struct EngineEvent {
     pub project: String,
     /// `com.docker.compose.service`.
     pub service: String,
-    /// The container's name.
+    /// The container's name (empty for image events).
     pub container: String,
+    /// The image: the one the container runs, or the one an image event is
+    /// about (its reference when the engine names one, else its id).
+    pub image: String,
     /// What happened.
     pub kind: EventKind,
 }
@@ -50,11 +53,18 @@ pub enum EventKind {
     Paused,
     /// It was unpaused.
     Unpaused,
+    /// An image was pulled, loaded, imported, tagged, untagged or deleted:
+    /// a reference may now name another image, or none (not a container
+    /// event; project, service and container are empty).
+    ImageChanged,
 }
 
 /// The controller's reading of one engine event; `None` for events it has
 /// no use for (exec, attach, top, ...) or that lack the compose labels.
 pub fn parse_event(message: &EventMessage) -> Option<EngineEvent> {
+    if message.typ == Some(EventMessageTypeEnum::IMAGE) {
+        return parse_image_event(message);
+    }
     if message.typ != Some(EventMessageTypeEnum::CONTAINER) {
         return None;
     }
@@ -84,7 +94,26 @@ pub fn parse_event(message: &EventMessage) -> Option<EngineEvent> {
         project: attributes.get(labels::PROJECT)?.clone(),
         service: attributes.get(labels::SERVICE)?.clone(),
         container: attributes.get("name").cloned().unwrap_or_default(),
+        image: attributes.get("image").cloned().unwrap_or_default(),
         kind,
+    })
+}
+
+/// The image events after which a reference may name another image.
+fn parse_image_event(message: &EventMessage) -> Option<EngineEvent> {
+    match message.action.as_deref()? {
+        "pull" | "load" | "import" | "tag" | "untag" | "delete" => {}
+        _ => return None,
+    }
+    let actor = message.actor.as_ref()?;
+    let name = actor.attributes.as_ref().and_then(|a| a.get("name"));
+    let image = name.or(actor.id.as_ref())?.clone();
+    Some(EngineEvent {
+        project: String::new(),
+        service: String::new(),
+        container: String::new(),
+        image,
+        kind: EventKind::ImageChanged,
     })
 }
 
@@ -99,7 +128,9 @@ impl DockerBackend {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs().to_string())
             .ok();
-        let filters: HashMap<String, Vec<String>> = [
+        // Images carry no stackd label, and the engine ANDs filters of
+        // different keys: containers and images are two subscriptions.
+        let containers: HashMap<String, Vec<String>> = [
             ("type".to_owned(), vec!["container".to_owned()]),
             (
                 "label".to_owned(),
@@ -111,6 +142,20 @@ impl DockerBackend {
             ),
         ]
         .into();
+        let images: HashMap<String, Vec<String>> =
+            [("type".to_owned(), vec!["image".to_owned()])].into();
+        stream::select(
+            self.subscribe(since.clone(), containers),
+            self.subscribe(since, images),
+        )
+        .boxed()
+    }
+
+    fn subscribe(
+        &self,
+        since: Option<String>,
+        filters: HashMap<String, Vec<String>>,
+    ) -> BoxStream<'_, Result<EngineEvent, Error>> {
         stream::once(self.client())
             .map(move |client| match client {
                 Ok(docker) => docker
@@ -144,8 +189,11 @@ mod tests {
     use super::*;
 
     fn message(typ: EventMessageTypeEnum, action: &str, labelled: bool) -> EventMessage {
-        let mut attributes: HashMap<String, String> =
-            [("name".to_owned(), "demo-web-1".to_owned())].into();
+        let mut attributes: HashMap<String, String> = [
+            ("name".to_owned(), "demo-web-1".to_owned()),
+            ("image".to_owned(), "busybox".to_owned()),
+        ]
+        .into();
         if labelled {
             attributes.insert(labels::PROJECT.to_owned(), "demo".to_owned());
             attributes.insert(labels::SERVICE.to_owned(), "web".to_owned());
@@ -170,6 +218,7 @@ mod tests {
                 project: "demo".into(),
                 service: "web".into(),
                 container: "demo-web-1".into(),
+                image: "busybox".into(),
                 kind: EventKind::Died,
             }
         );
@@ -205,5 +254,37 @@ mod tests {
             )),
             None
         );
+    }
+
+    #[test]
+    fn image_events_that_can_move_a_reference_name_the_image_or_its_id() {
+        let tagged = EventMessage {
+            typ: Some(EventMessageTypeEnum::IMAGE),
+            action: Some("tag".to_owned()),
+            actor: Some(EventActor {
+                id: Some("sha256:1".to_owned()),
+                attributes: Some([("name".to_owned(), "app:latest".to_owned())].into()),
+            }),
+            ..EventMessage::default()
+        };
+        let event = parse_event(&tagged).unwrap();
+        assert_eq!(
+            (event.kind, event.image.as_str(), event.project.as_str()),
+            (EventKind::ImageChanged, "app:latest", "")
+        );
+        let deleted = EventMessage {
+            action: Some("delete".to_owned()),
+            actor: Some(EventActor {
+                id: Some("sha256:1".to_owned()),
+                attributes: None,
+            }),
+            ..tagged.clone()
+        };
+        assert_eq!(parse_event(&deleted).unwrap().image, "sha256:1");
+        let pushed = EventMessage {
+            action: Some("push".to_owned()),
+            ..tagged
+        };
+        assert_eq!(parse_event(&pushed), None);
     }
 }

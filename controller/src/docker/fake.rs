@@ -19,8 +19,8 @@ use super::{
 };
 use crate::model::Project;
 use crate::plan::{
-    Action, Condition, ContainerState, Health, Observed, ObservedContainer, ObservedNetwork,
-    ObservedVolume,
+    engine_name, Action, Condition, ContainerState, Health, Observed, ObservedContainer,
+    ObservedNetwork, ObservedVolume,
 };
 use futures::StreamExt;
 
@@ -276,11 +276,23 @@ impl FakeBackend {
             .insert(hash.to_owned(), behaviour);
     }
 
-    /// Puts an image on the engine; returns its id.
+    /// Puts an image on the engine (as `docker tag` or `load` would, with
+    /// the event they send); returns its id.
     pub fn add_image(&self, reference: &str) -> String {
-        let mut state = self.lock();
-        let id = format!("sha256:{}", state.id());
-        state.images.insert(familiar(reference), id.clone());
+        let id = {
+            let mut state = self.lock();
+            let id = format!("sha256:{}", state.id());
+            state.images.insert(familiar(reference), id.clone());
+            id
+        };
+        // No subscriber is not an error: nobody is listening yet.
+        let _ = self.events.send(EngineEvent {
+            project: String::new(),
+            service: String::new(),
+            container: String::new(),
+            image: reference.to_owned(),
+            kind: EventKind::ImageChanged,
+        });
         id
     }
 
@@ -350,6 +362,7 @@ impl FakeBackend {
                 project: c.labels.get(labels::PROJECT).cloned().unwrap_or_default(),
                 service: c.labels.get(labels::SERVICE).cloned().unwrap_or_default(),
                 container: name.to_owned(),
+                image: c.image.clone(),
                 kind,
             }
         };
@@ -441,11 +454,29 @@ impl FakeBackend {
             .filter(|c| ours(&c.labels))
             .map(|c| observed(c, now, &state.networks))
             .collect();
-        let resources = |map: &BTreeMap<String, FakeResource>| -> Vec<FakeResource> {
-            map.values().filter(|r| ours(&r.labels)).cloned().collect()
+        // As the engine backend does: labelled ones, plus external ones by name.
+        let resources = |map: &BTreeMap<String, FakeResource>,
+                         external: &BTreeSet<String>|
+         -> Vec<FakeResource> {
+            map.values()
+                .filter(|r| ours(&r.labels) || external.contains(&r.name))
+                .cloned()
+                .collect()
         };
+        let external_networks: BTreeSet<String> = project
+            .networks
+            .iter()
+            .filter(|(_, n)| n.external)
+            .map(|(key, n)| engine_name(&project.name, key, &n.name, true))
+            .collect();
+        let external_volumes: BTreeSet<String> = project
+            .volumes
+            .iter()
+            .filter(|(_, v)| v.external)
+            .map(|(key, v)| engine_name(&project.name, key, &v.name, true))
+            .collect();
         let networks = include_resources.then(|| {
-            resources(&state.networks)
+            resources(&state.networks, &external_networks)
                 .into_iter()
                 .map(|n| ObservedNetwork {
                     key: n.labels.get(labels::NETWORK).cloned().unwrap_or_default(),
@@ -460,7 +491,7 @@ impl FakeBackend {
                 .collect()
         });
         let volumes = include_resources.then(|| {
-            resources(&state.volumes)
+            resources(&state.volumes, &external_volumes)
                 .into_iter()
                 .map(|v| ObservedVolume {
                     key: v.labels.get(labels::VOLUME).cloned().unwrap_or_default(),
@@ -1370,5 +1401,54 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.reason(), "network_name_taken");
         assert!(fake.networks().contains_key("shop_default"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn external_networks_and_volumes_are_observed_by_name_and_a_stack_on_them_plans() {
+        let fake = FakeBackend::new();
+        let p: Project = serde_json::from_value(serde_json::json!({
+            "name": "shop",
+            "services": {"web": {"image": "busybox", "networks": {"edge": null},
+                "volumes": [{"type": "volume", "source": "shared", "target": "/s"}]}},
+            "networks": {"edge": {"name": "edge", "external": true}},
+            "volumes": {"shared": {"name": "shared-data", "external": true}},
+        }))
+        .unwrap();
+        fake.add_image("busybox");
+        for (name, id) in [("edge", "n1"), ("edge-two", "n2")] {
+            fake.insert_network(FakeResource {
+                id: id.into(),
+                name: name.into(),
+                labels: BTreeMap::new(),
+            });
+        }
+        fake.insert_volume(FakeResource {
+            id: "shared-data".into(),
+            name: "shared-data".into(),
+            labels: BTreeMap::new(),
+        });
+        let observed = fake.observe(&p, true).await.unwrap();
+        let networks: Vec<String> = observed
+            .networks
+            .iter()
+            .flatten()
+            .map(|n| n.name.clone())
+            .collect();
+        let volumes: Vec<String> = observed
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.clone())
+            .collect();
+        assert_eq!(
+            (networks, volumes),
+            (vec!["edge".to_owned()], vec!["shared-data".to_owned()])
+        );
+        let plan = crate::plan::plan_up(&p, &observed, &crate::plan::UpOptions::default())
+            .expect("a stack on existing external resources plans");
+        assert!(plan.steps.iter().all(|s| !matches!(
+            s.action,
+            Action::CreateNetwork { .. } | Action::CreateVolume { .. }
+        )));
     }
 }

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use crate::model::Project;
 use crate::plan::{Action, Condition, Observed};
 
+pub(crate) use engine::familiar;
 pub use engine::DockerBackend;
 pub use events::{parse_event, EngineEvent, EventKind};
 pub use status::{evaluate, parse_status, Progress};

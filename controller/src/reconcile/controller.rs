@@ -32,7 +32,7 @@ use super::backoff::{Backoff, Jitter};
 use super::execute::{execute, ExecError, ExecOptions};
 use super::queue::Queue;
 use super::state_file;
-use crate::docker::{Backend, EngineEvent, EventKind};
+use crate::docker::{familiar, Backend, EngineEvent, EventKind};
 use crate::metrics::{Metrics, ReconcileResult};
 use crate::model::Project;
 use crate::plan::{self, ContainerState, Observed, Plan, UpOptions};
@@ -377,6 +377,10 @@ impl Controller {
     /// (after a short pause, so the bursts a stop or a recreate makes
     /// coalesce), once any backoff has passed.
     pub fn on_event(&self, event: &EngineEvent) {
+        if event.kind == EventKind::ImageChanged {
+            self.on_image_changed(&event.image);
+            return;
+        }
         let relevant = match event.kind {
             EventKind::Died
             | EventKind::Destroyed
@@ -386,9 +390,11 @@ impl Controller {
             | EventKind::Updated
             | EventKind::Paused
             | EventKind::Started => true,
-            EventKind::Created | EventKind::Killed | EventKind::Renamed | EventKind::Unpaused => {
-                false
-            }
+            EventKind::Created
+            | EventKind::Killed
+            | EventKind::Renamed
+            | EventKind::Unpaused
+            | EventKind::ImageChanged => false,
         };
         if !relevant {
             return;
@@ -412,6 +418,45 @@ impl Controller {
             (name.clone(), entry.not_before.map_or(soon, |t| t.max(soon)))
         };
         self.queue.schedule(&at.0, at.1);
+    }
+
+    /// An image moved (built, tagged, loaded, deleted by hand): cached ids
+    /// are stale, and the stacks that run it (by reference, or by the id
+    /// the cache had for it) are looked at again, so a service whose image
+    /// changed is recreated without waiting for the resync.
+    fn on_image_changed(&self, image: &str) {
+        let wanted = familiar(image);
+        let affected_ids: BTreeSet<String> = {
+            let cache = self.image_cache();
+            cache
+                .ids
+                .iter()
+                .filter(|(reference, id)| {
+                    familiar(reference) == wanted || id.as_deref() == Some(image)
+                })
+                .map(|(reference, _)| familiar(reference))
+                .collect()
+        };
+        self.invalidate_images();
+        let soon = Instant::now() + Duration::from_millis(50);
+        let due: Vec<(String, Instant)> = {
+            let stacks = self.lock();
+            stacks
+                .iter()
+                .filter(|(_, entry)| {
+                    entry.desired.as_ref().is_some_and(|d| {
+                        image_refs(&d.project).iter().any(|r| {
+                            let r = familiar(r);
+                            r == wanted || affected_ids.contains(&r)
+                        })
+                    })
+                })
+                .map(|(name, entry)| (name.clone(), entry.not_before.map_or(soon, |t| t.max(soon))))
+                .collect()
+        };
+        for (name, at) in due {
+            self.queue.schedule(&name, at);
+        }
     }
 
     /// Every stack, spread over a tenth of the resync period so they do
@@ -1122,6 +1167,7 @@ mod tests {
             project: "other".into(),
             service: "web".into(),
             container: "other-web-1".into(),
+            image: "busybox".into(),
             kind: EventKind::Died,
         });
         assert_eq!(rig.controller.queue().depth(), 0);
@@ -1129,6 +1175,7 @@ mod tests {
             project: "demo".into(),
             service: "web".into(),
             container: "demo-web-1".into(),
+            image: "busybox".into(),
             kind: EventKind::Died,
         });
         assert_eq!(rig.controller.queue().depth(), 1);
@@ -1157,6 +1204,7 @@ mod tests {
                 project: "demo".into(),
                 service: "web".into(),
                 container: "demo-web-1".into(),
+                image: "busybox".into(),
                 kind: EventKind::Died,
             });
             assert_eq!(rig.controller.queue().due("demo").unwrap(), due);
@@ -1199,6 +1247,7 @@ mod tests {
             project: "demo".into(),
             service: "web".into(),
             container: "demo-web-1".into(),
+            image: "busybox".into(),
             kind: EventKind::Died,
         });
         rig.fake.fail_observe(500, 1);
@@ -1469,6 +1518,44 @@ mod tests {
             0,
             "alpine was found"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_image_event_queues_the_stacks_that_run_it_and_lists_images_again() {
+        use crate::docker::fake::Call;
+        let rig = rig(options());
+        rig.apply(WEB);
+        rig.reconcile().await;
+        let _ = rig.controller.queue().next().await;
+        rig.controller.queue().done("demo");
+        let image_event = |image: &str| EngineEvent {
+            project: String::new(),
+            service: String::new(),
+            container: String::new(),
+            image: image.to_owned(),
+            kind: EventKind::ImageChanged,
+        };
+        rig.controller.on_event(&image_event("alpine:3"));
+        assert_eq!(
+            rig.controller.queue().depth(),
+            0,
+            "demo does not run alpine"
+        );
+        // A new build tagged over the reference demo runs.
+        let id = rig.fake.add_image("busybox");
+        rig.fake.clear_calls();
+        rig.controller.on_event(&image_event("busybox:latest"));
+        assert_eq!(rig.controller.queue().next().await.as_deref(), Some("demo"));
+        rig.reconcile().await;
+        rig.controller.queue().done("demo");
+        assert_eq!(
+            calls_of(&rig.fake, |c| matches!(c, Call::ImageIds { .. })),
+            1,
+            "the cached ids were dropped"
+        );
+        // A deletion names only the id the cache has for the reference.
+        rig.controller.on_event(&image_event(&id));
+        assert_eq!(rig.controller.queue().depth(), 1);
     }
 
     #[tokio::test]
