@@ -27,12 +27,14 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # manifests/<stack>/kubernetes.yaml is `stackd convert` of the compose.yaml beside it.
-# Regenerate checked-in files from the code (crds/stack.yaml, manifests/*/kubernetes.yaml).
+# Regenerate checked-in files from the code (crds/stack.yaml and the chart's copy,
+# manifests/*/kubernetes.yaml, docs/stack-api.md, docs/metrics.md).
 generate:
     cargo run -q -p stackd -- crd > crds/stack.yaml.tmp
     mv crds/stack.yaml.tmp crds/stack.yaml
     cp crds/stack.yaml charts/stackd/crds/stack.yaml
     STACKD_GOLDEN_WRITE=1 cargo test -q -p stackd --test translate_golden -- the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation
+    STACKD_GOLDEN_WRITE=1 cargo test -q -p stackd --test docs_generated
 
 # Fail when a checked-in generated file differs from what the code generates.
 check-generated: generate

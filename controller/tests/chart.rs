@@ -53,10 +53,11 @@ fn helm_available() -> bool {
 /// `helm template` of the chart with `values` (paths), or its error text.
 fn render(values: &[PathBuf], sets: &[&str]) -> Result<String, String> {
     let mut command = Command::new("helm");
-    command
-        .args(["template", "stackd"])
-        .arg(chart())
-        .args(["--namespace", NAMESPACE, "--include-crds"]);
+    command.args(["template", "stackd"]).arg(chart()).args([
+        "--namespace",
+        NAMESPACE,
+        "--include-crds",
+    ]);
     for file in values {
         command.arg("-f").arg(file);
     }
@@ -206,14 +207,20 @@ fn grants(rules: &[&Value]) -> BTreeSet<(String, String, String)> {
 
 /// What the controller calls: nothing more may be granted.
 fn expected_grants() -> BTreeSet<(String, String, String)> {
-    let workload_verbs = ["get", "list", "watch", "create", "patch", "update", "delete"];
+    let workload_verbs = [
+        "get", "list", "watch", "create", "patch", "update", "delete",
+    ];
     let mut out = BTreeSet::new();
     let mut add = |group: &str, resource: &str, verbs: &[&str]| {
         for verb in verbs {
             out.insert((group.into(), resource.into(), (*verb).into()));
         }
     };
-    add("stackd.dev", "stacks", &["get", "list", "watch", "patch", "update"]);
+    add(
+        "stackd.dev",
+        "stacks",
+        &["get", "list", "watch", "patch", "update"],
+    );
     add("stackd.dev", "stacks/status", &["get", "patch", "update"]);
     add("stackd.dev", "stacks/finalizers", &["update"]);
     for (group, resource) in [
@@ -229,7 +236,11 @@ fn expected_grants() -> BTreeSet<(String, String, String)> {
         add(group, resource, &workload_verbs);
     }
     add("events.k8s.io", "events", &["create", "patch"]);
-    add("coordination.k8s.io", "leases", &["get", "create", "update"]);
+    add(
+        "coordination.k8s.io",
+        "leases",
+        &["get", "create", "update"],
+    );
     out
 }
 
@@ -411,11 +422,23 @@ fn the_values_schema_rejects_bad_values() {
         ("unknown top-level key", "replicas=2", "replicas"),
         ("unknown nested key", "image.digest=sha256", "digest"),
         ("bad enum", "scope=everywhere", "/scope"),
-        ("bad enum in a map", "image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        (
+            "bad enum in a map",
+            "image.pullPolicy=Sometimes",
+            "/image/pullPolicy",
+        ),
         ("out of range", "metrics.port=70000", "/metrics/port"),
         ("zero replicas", "replicaCount=0", "/replicaCount"),
-        ("bad duration", "serviceMonitor.interval=often", "/serviceMonitor/interval"),
-        ("bad quantity", "resources.limits.memory=lots", "/resources/limits/memory"),
+        (
+            "bad duration",
+            "serviceMonitor.interval=often",
+            "/serviceMonitor/interval",
+        ),
+        (
+            "bad quantity",
+            "resources.limits.memory=lots",
+            "/resources/limits/memory",
+        ),
     ];
     for (what, set, named) in cases {
         let error = render(&[], &[set]).expect_err(what);
@@ -435,10 +458,9 @@ fn the_values_schema_rejects_bad_values() {
 #[test]
 fn the_chart_crd_is_the_generated_crd() {
     let chart_crd = std::fs::read_to_string(chart().join("crds/stack.yaml")).unwrap();
-    let generated = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/stack.yaml"),
-    )
-    .unwrap();
+    let generated =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/stack.yaml"))
+            .unwrap();
     assert!(
         chart_crd == generated,
         "charts/stackd/crds/stack.yaml differs from crds/stack.yaml: run `just generate`"
@@ -465,7 +487,10 @@ fn the_prometheus_rule_and_dashboard_carry_the_repository_files_unchanged() {
     assert_eq!(dashboard["metadata"]["namespace"], "monitoring");
     let json = std::fs::read_to_string(chart().join("dashboards/stackd.json")).unwrap();
     assert_eq!(
-        dashboard["data"]["stackd.json"].as_str().unwrap().trim_end(),
+        dashboard["data"]["stackd.json"]
+            .as_str()
+            .unwrap()
+            .trim_end(),
         json.trim_end()
     );
     let monitor = find(&objects, "ServiceMonitor")[0];

@@ -343,3 +343,25 @@ fn validate_and_plan_refuse_limits_beyond_this_host_naming_the_line() {
         assert!(stderr.contains("exceeds the host's"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn completions_print_a_script_naming_the_subcommands_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = stackd(dir.path(), &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        for name in [
+            "up",
+            "down",
+            "watch",
+            "convert",
+            "controller",
+            "completions",
+        ] {
+            assert!(script.contains(name), "{shell} script does not name {name}");
+        }
+    }
+    let out = stackd(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(1));
+}
