@@ -365,3 +365,26 @@ fn completions_print_a_script_naming_the_subcommands_for_each_shell() {
     let out = stackd(dir.path(), &["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn the_systemd_unit_runs_a_watch_command_line_stackd_accepts() {
+    use clap::Parser;
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/systemd/stackd-watch.service"),
+    )
+    .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("the unit has an ExecStart line");
+    // systemd expands ${STATE_DIRECTORY} from StateDirectory=stackd.
+    assert!(unit.contains("\nStateDirectory=stackd\n"));
+    let line = exec.replace("${STATE_DIRECTORY}", "/var/lib/stackd");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[0], "/usr/local/bin/stackd");
+    let cli = stackd::cli::Cli::try_parse_from(&words).unwrap();
+    let stackd::cli::Command::Watch(args) = cli.command else {
+        panic!("ExecStart runs {:?}, not watch", words.get(1));
+    };
+    assert_eq!(args.state_dir.as_deref(), Some(Path::new("/var/lib/stackd")));
+}
