@@ -386,5 +386,8 @@ fn the_systemd_unit_runs_a_watch_command_line_stackd_accepts() {
     let stackd::cli::Command::Watch(args) = cli.command else {
         panic!("ExecStart runs {:?}, not watch", words.get(1));
     };
-    assert_eq!(args.state_dir.as_deref(), Some(Path::new("/var/lib/stackd")));
+    assert_eq!(
+        args.state_dir.as_deref(),
+        Some(Path::new("/var/lib/stackd"))
+    );
 }

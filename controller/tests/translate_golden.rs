@@ -50,7 +50,11 @@ const GOLDEN: [Golden; 7] = [
     },
     Golden {
         stack: "toolhub",
-        files: &["compose.yaml", "compose.prod.yaml", "compose.monitoring.yaml"],
+        files: &[
+            "compose.yaml",
+            "compose.prod.yaml",
+            "compose.monitoring.yaml",
+        ],
         env_files: &[],
         output: "kubernetes.yaml",
     },
@@ -245,8 +249,14 @@ fn an_env_file_selects_what_differs_between_environments() {
     let (prod, dev) = (json(&prod), json(&dev));
     assert_eq!(prod["services"]["editor"]["deploy"]["replicas"], 3);
     assert_eq!(dev["services"]["editor"]["deploy"]["replicas"], 1);
-    assert_eq!(prod["services"]["search"]["environment"]["MEILI_ENV"], "production");
-    assert_eq!(dev["services"]["search"]["environment"]["MEILI_ENV"], "development");
+    assert_eq!(
+        prod["services"]["search"]["environment"]["MEILI_ENV"],
+        "production"
+    );
+    assert_eq!(
+        dev["services"]["search"]["environment"]["MEILI_ENV"],
+        "development"
+    );
     // Without --env-file, `.env` is read: the development settings.
     let dir = manifests().join("writing");
     let default = load_project(&clean_options(&dir, vec!["compose.yaml".into()]))
@@ -261,10 +271,18 @@ fn an_env_file_selects_what_differs_between_environments() {
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(values(".env"), values(".env.dev"), ".env must repeat .env.dev");
+    assert_eq!(
+        values(".env"),
+        values(".env.dev"),
+        ".env must repeat .env.dev"
+    );
     // With neither, loading stops at the first required variable.
     let scratch = tempfile::tempdir().unwrap();
-    std::fs::copy(dir.join("compose.yaml"), scratch.path().join("compose.yaml")).unwrap();
+    std::fs::copy(
+        dir.join("compose.yaml"),
+        scratch.path().join("compose.yaml"),
+    )
+    .unwrap();
     let error = load_project(&clean_options(scratch.path(), vec!["compose.yaml".into()]))
         .err()
         .unwrap()

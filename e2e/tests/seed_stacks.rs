@@ -72,7 +72,12 @@ fn toolhub_merged_from_four_files_comes_up_healthy_and_goes_down() -> Result<()>
         "15 services expected: {:?}",
         services.keys()
     );
-    for (service, count) in [("webui", 2), ("llm-gateway", 2), ("postgres", 1), ("grafana", 1)] {
+    for (service, count) in [
+        ("webui", 2),
+        ("llm-gateway", 2),
+        ("postgres", 1),
+        ("grafana", 1),
+    ] {
         ensure!(
             replicas(&services, service) == count,
             "{service}: {} containers, {count} expected",
@@ -119,7 +124,10 @@ fn writing_takes_its_shape_from_the_env_file_given() -> Result<()> {
     stack.stackd(&up)?.ok()?;
     let services = by_service(&stack)?;
     ensure!(services.len() == 7, "7 services: {:?}", services.keys());
-    ensure!(replicas(&services, "editor") == 3, "3 editors in production");
+    ensure!(
+        replicas(&services, "editor") == 3,
+        "3 editors in production"
+    );
     let search = &services["search"][0];
     ensure!(
         env_value(search, "MEILI_ENV").as_deref() == Some("production"),
