@@ -241,7 +241,55 @@ fn expected_grants() -> BTreeSet<(String, String, String)> {
         "leases",
         &["get", "create", "update"],
     );
+    // The other kinds the translation makes: DaemonSets, and the wait
+    // containers' ServiceAccount, Role and RoleBinding, whose Role grants
+    // read access to pods and jobs (a Role may grant only what its creator
+    // holds).
+    for (group, resource) in [
+        ("apps", "daemonsets"),
+        ("", "serviceaccounts"),
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
+    ] {
+        add(group, resource, &workload_verbs);
+    }
+    add("", "pods", &["get", "list", "watch"]);
     out
+}
+
+/// Every kind `stackd convert` makes of the seed stacks is one the
+/// controller may manage (so the RBAC keeps up with the translation).
+#[test]
+fn the_rbac_covers_every_kind_the_translation_makes_of_the_seed_stacks() {
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests");
+    let granted: BTreeSet<String> = expected_grants()
+        .into_iter()
+        .filter(|(_, _, verb)| verb == "create")
+        .map(|(_, resource, _)| resource)
+        .collect();
+    let mut kinds = BTreeSet::new();
+    for entry in std::fs::read_dir(&manifests).unwrap() {
+        let dir = entry.unwrap().path();
+        for file in ["kubernetes.yaml", "kubernetes.dev.yaml"] {
+            let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+                continue;
+            };
+            for object in objects(&text) {
+                kinds.insert(object["kind"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(kinds.len() >= 8, "{kinds:?}");
+    for kind in kinds {
+        let plural = match kind.as_str() {
+            "NetworkPolicy" => "networkpolicies".to_string(),
+            other => format!("{}s", other.to_lowercase()),
+        };
+        assert!(
+            granted.contains(&plural),
+            "{kind} ({plural}) is not granted"
+        );
+    }
 }
 
 fn controller_args(objects: &[Value]) -> Vec<String> {

@@ -69,4 +69,21 @@ apart, in the release namespace only (templates/rbac.yaml).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# The translation also makes DaemonSets (`deploy.mode: global`) and, for
+# each `depends_on`, a ServiceAccount, Role and RoleBinding that let the
+# init containers read pods and jobs. The API server lets the controller
+# create a Role only with permissions it holds itself, hence the read-only
+# grant on pods (jobs it reads already).
+- apiGroups: ["apps"]
+  resources: ["daemonsets"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
 {{- end -}}
