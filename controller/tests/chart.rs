@@ -379,6 +379,17 @@ fn the_controller_pod_runs_locked_down_with_probes_and_resources() {
             }
         }
     }
+    // The chart's own arguments are a command line stackd accepts.
+    for values in [None, Some("namespaced-values.yaml")] {
+        let objects = objects(&render(&values_path(values), &[]).unwrap());
+        let args = controller_args(&objects);
+        let line = std::iter::once("stackd").chain(args.iter().map(String::as_str));
+        let cli = <stackd::cli::Cli as clap::Parser>::try_parse_from(line).unwrap();
+        assert!(
+            matches!(cli.command, stackd::cli::Command::Controller(_)),
+            "{values:?}: {args:?}"
+        );
+    }
     let toggled = objects(&render(&values_path(Some("every-value-values.yaml")), &[]).unwrap());
     let deployment = find(&toggled, "Deployment")[0];
     assert_eq!(deployment["spec"]["replicas"], 3);
