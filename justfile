@@ -27,15 +27,18 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # manifests/<stack>/kubernetes.yaml is `stackd convert` of the compose.yaml beside it.
-# Regenerate checked-in files from the code (crds/stack.yaml, manifests/*/kubernetes.yaml).
+# Regenerate checked-in files from the code (crds/stack.yaml and the chart's copy,
+# manifests/*/kubernetes.yaml, docs/stack-api.md, docs/metrics.md).
 generate:
     cargo run -q -p stackd -- crd > crds/stack.yaml.tmp
     mv crds/stack.yaml.tmp crds/stack.yaml
-    STACKD_GOLDEN_WRITE=1 cargo test -q -p stackd --test translate_golden -- the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation
+    cp crds/stack.yaml charts/stackd/crds/stack.yaml
+    STACKD_GOLDEN_WRITE=1 cargo test -q -p stackd --test translate_golden -- the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation the_generated_stack_manifests_wrap_the_production_load
+    STACKD_GOLDEN_WRITE=1 cargo test -q -p stackd --test docs_generated
 
 # Fail when a checked-in generated file differs from what the code generates.
 check-generated: generate
-    git diff --exit-code crds/ manifests/
+    git diff --exit-code crds/ manifests/ charts/stackd/crds/ docs/
 
 # Prints cases, objects, warnings by key and failures; `just test` runs it too.
 # Translate every valid corpus case and validate the objects strictly (kubernetes-validate).
@@ -45,7 +48,7 @@ translate-corpus:
 # What CI runs (.ci/run): lint, generated files, the test image, every test
 # (Docker engine tests included), then the e2e suite (which builds and runs
 # the stackd image, and runs the dashboard's queries on a real Prometheus).
-ci: lint check-generated e2e-image test-engine e2e
+ci: lint check-generated chart e2e-image test-engine e2e
 
 # Rewrite the conformance test's known-differences.txt with today's failures.
 # Every test, including the ones that drive the local Docker engine (what CI runs).
@@ -92,6 +95,13 @@ bench-docker *ARGS: e2e-image
 # Build the container image stackd:<version> and stackd:latest.
 image:
     bash image/build.sh
+
+# Lint the Helm chart strictly and render it with each values file of charts/stackd/ci/.
+chart:
+    helm lint --strict charts/stackd
+    for values in charts/stackd/ci/*-values.yaml; do helm lint --strict charts/stackd -f "$values"; done
+    helm template stackd charts/stackd --include-crds > /dev/null
+    for values in charts/stackd/ci/*-values.yaml; do helm template stackd charts/stackd --include-crds -f "$values" > /dev/null; done
 
 # Check the chart's alerting rules and run their unit tests (promtool).
 rules:

@@ -343,3 +343,51 @@ fn validate_and_plan_refuse_limits_beyond_this_host_naming_the_line() {
         assert!(stderr.contains("exceeds the host's"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn completions_print_a_script_naming_the_subcommands_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = stackd(dir.path(), &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        for name in [
+            "up",
+            "down",
+            "watch",
+            "convert",
+            "controller",
+            "completions",
+        ] {
+            assert!(script.contains(name), "{shell} script does not name {name}");
+        }
+    }
+    let out = stackd(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn the_systemd_unit_runs_a_watch_command_line_stackd_accepts() {
+    use clap::Parser;
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/systemd/stackd-watch.service"),
+    )
+    .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("the unit has an ExecStart line");
+    // systemd expands ${STATE_DIRECTORY} from StateDirectory=stackd.
+    assert!(unit.contains("\nStateDirectory=stackd\n"));
+    let line = exec.replace("${STATE_DIRECTORY}", "/var/lib/stackd");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[0], "/usr/local/bin/stackd");
+    let cli = stackd::cli::Cli::try_parse_from(&words).unwrap();
+    let stackd::cli::Command::Watch(args) = cli.command else {
+        panic!("ExecStart runs {:?}, not watch", words.get(1));
+    };
+    assert_eq!(
+        args.state_dir.as_deref(),
+        Some(Path::new("/var/lib/stackd"))
+    );
+}

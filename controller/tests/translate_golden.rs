@@ -1,7 +1,10 @@
-//! The checked-in `manifests/<stack>/kubernetes.yaml` is what `stackd
-//! convert` makes of the compose file beside it (warnings included, as
-//! comments). `STACKD_GOLDEN_WRITE=1` (what `just generate` sets) rewrites
-//! the files instead of comparing.
+//! The checked-in `manifests/<stack>/kubernetes*.yaml` is what `stackd
+//! convert` makes of the compose files beside it (warnings included, as
+//! comments): one file, several merged with `-f`, or one file with an
+//! `--env-file` per environment. The Stack manifests of the multi-file and
+//! env-file stacks are what `stackd wrap` makes of the same load.
+//! `STACKD_GOLDEN_WRITE=1` (what `just generate` sets) rewrites the files
+//! instead of comparing.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -12,9 +15,93 @@ use stackd::kube::sources;
 use stackd::kube::translate::{check, keys_present, translate, TranslateOptions, Translation};
 use stackd::load::stack::load_stack_manifest;
 use stackd::load::{load_project, LoadOptions};
-use stackd::model::Project;
+use stackd::model::{Project, Stack, StackSpec};
 
+/// The stacks whose `stack.yaml` wraps `compose.yaml` (written by hand once).
 const STACKS: [&str; 3] = ["agents", "coordination", "orchestrator"];
+
+/// A checked-in translation: the stack folder, the `-f` files in order,
+/// the `--env-file`s, and the file it is written to.
+struct Golden {
+    stack: &'static str,
+    files: &'static [&'static str],
+    env_files: &'static [&'static str],
+    output: &'static str,
+}
+
+const GOLDEN: [Golden; 7] = [
+    Golden {
+        stack: "agents",
+        files: &["compose.yaml"],
+        env_files: &[],
+        output: "kubernetes.yaml",
+    },
+    Golden {
+        stack: "coordination",
+        files: &["compose.yaml"],
+        env_files: &[],
+        output: "kubernetes.yaml",
+    },
+    Golden {
+        stack: "orchestrator",
+        files: &["compose.yaml"],
+        env_files: &[],
+        output: "kubernetes.yaml",
+    },
+    Golden {
+        stack: "toolhub",
+        files: &[
+            "compose.yaml",
+            "compose.prod.yaml",
+            "compose.monitoring.yaml",
+        ],
+        env_files: &[],
+        output: "kubernetes.yaml",
+    },
+    Golden {
+        stack: "toolhub",
+        files: &["compose.yaml", "compose.dev.yaml"],
+        env_files: &[],
+        output: "kubernetes.dev.yaml",
+    },
+    Golden {
+        stack: "writing",
+        files: &["compose.yaml"],
+        env_files: &[".env.prod"],
+        output: "kubernetes.yaml",
+    },
+    Golden {
+        stack: "writing",
+        files: &["compose.yaml"],
+        env_files: &[".env.dev"],
+        output: "kubernetes.dev.yaml",
+    },
+];
+
+/// The generated Stack manifests: the production load of each stack whose
+/// desired state needs more than one compose file.
+const GENERATED_STACKS: [(&str, usize); 2] = [("toolhub", 3), ("writing", 5)];
+
+impl Golden {
+    /// The command line that loads this case, as a user would type it.
+    fn command(&self, verb: &str) -> String {
+        let mut line = format!("stackd {verb}");
+        for file in self.files {
+            line.push_str(&format!(" -f {file}"));
+        }
+        for env_file in self.env_files {
+            line.push_str(&format!(" --env-file {env_file}"));
+        }
+        line
+    }
+
+    fn project(&self) -> Project {
+        let dir = manifests().join(self.stack);
+        let mut options = clean_options(&dir, self.files.iter().map(PathBuf::from).collect());
+        options.env_files = self.env_files.iter().map(|f| dir.join(f)).collect();
+        load_project(&options).unwrap().project
+    }
+}
 
 fn manifests() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests")
@@ -46,11 +133,13 @@ fn compose_project(stack: &str) -> Project {
 }
 
 /// The file's text: a header, the warnings as comments, the objects.
-fn golden_text(stack: &str, translation: &Translation) -> String {
+fn golden_text(golden: &Golden, translation: &Translation) -> String {
     let mut text = format!(
-        "# The {stack} stack (compose.yaml beside this file) as Kubernetes objects:\n\
-         # what `stackd convert -f compose.yaml` prints. Generated: `just generate`\n\
-         # rewrites it, and a test fails when it differs from the translation.\n"
+        "# The {} stack (the compose files beside this file) as Kubernetes objects:\n\
+         # what `{}` prints. Generated: `just generate`\n\
+         # rewrites it, and a test fails when it differs from the translation.\n",
+        golden.stack,
+        golden.command("convert")
     );
     if translation.warnings.is_empty() {
         text.push_str("# No warnings: every compose key carried over.\n");
@@ -68,13 +157,14 @@ fn golden_text(stack: &str, translation: &Translation) -> String {
 fn the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation() {
     let write = std::env::var("STACKD_GOLDEN_WRITE").is_ok_and(|v| v == "1");
     let mut stale = Vec::new();
-    for stack in STACKS {
-        let project = compose_project(stack);
-        let translation = translated(&project, &manifests().join(stack));
+    for golden in &GOLDEN {
+        let project = golden.project();
+        let translation = translated(&project, &manifests().join(golden.stack));
         assert!(translation.unaccounted(&keys_present(&project)).is_empty());
         assert_eq!(check::check(&translation.objects), Vec::<String>::new());
-        let text = golden_text(stack, &translation);
-        let path = manifests().join(stack).join("kubernetes.yaml");
+        let text = golden_text(golden, &translation);
+        let (stack, output) = (golden.stack, golden.output);
+        let path = manifests().join(stack).join(output);
         if write {
             std::fs::write(&path, &text).unwrap();
             continue;
@@ -90,7 +180,7 @@ fn the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation() {
                     |i| i + 1,
                 );
             stale.push(format!(
-                "manifests/{stack}/kubernetes.yaml (first difference at line {line})"
+                "manifests/{stack}/{output} (first difference at line {line})"
             ));
         }
     }
@@ -99,6 +189,105 @@ fn the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation() {
         "out of date: {}; run `just generate` and review the difference",
         stale.join(", ")
     );
+}
+
+/// The Stack manifest text for a case: a header and `stackd wrap`'s output.
+fn stack_manifest_text(golden: &Golden) -> String {
+    let project = golden.project();
+    let stack = Stack::new(
+        golden.stack,
+        StackSpec {
+            compose: Some(project),
+            ..StackSpec::default()
+        },
+    );
+    let yaml = serde_saphyr::to_string(&stack).unwrap();
+    format!(
+        "# The {} stack as a Stack manifest: spec.compose is the model `{}`\n\
+         # prints. Generated: `just generate` rewrites it, and a test fails when it\n\
+         # differs. Apply with `kubectl apply -f`, or keep it under `stackd watch`.\n{}",
+        golden.stack,
+        golden.command("wrap"),
+        yaml.replace('$', "$$")
+    )
+}
+
+#[test]
+fn the_generated_stack_manifests_wrap_the_production_load() {
+    let write = std::env::var("STACKD_GOLDEN_WRITE").is_ok_and(|v| v == "1");
+    for (stack, index) in GENERATED_STACKS {
+        let golden = &GOLDEN[index];
+        assert_eq!(golden.stack, stack);
+        let text = stack_manifest_text(golden);
+        let path = manifests().join(stack).join("stack.yaml");
+        if write {
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        assert!(
+            std::fs::read_to_string(&path).unwrap_or_default() == text,
+            "manifests/{stack}/stack.yaml is out of date; run `just generate`"
+        );
+        let dir = manifests().join(stack);
+        let loaded =
+            load_stack_manifest(Path::new("stack.yaml"), &clean_options(&dir, Vec::new())).unwrap();
+        let from_manifest = translated(&loaded.loaded.project, &dir);
+        let from_compose = translated(&golden.project(), &dir);
+        assert_eq!(
+            from_manifest.to_yaml().unwrap(),
+            from_compose.to_yaml().unwrap(),
+            "{stack}"
+        );
+    }
+}
+
+#[test]
+fn an_env_file_selects_what_differs_between_environments() {
+    let prod = GOLDEN[5].project();
+    let dev = GOLDEN[6].project();
+    let json = |p: &Project| serde_json::to_value(p).unwrap();
+    let (prod, dev) = (json(&prod), json(&dev));
+    assert_eq!(prod["services"]["editor"]["deploy"]["replicas"], 3);
+    assert_eq!(dev["services"]["editor"]["deploy"]["replicas"], 1);
+    assert_eq!(
+        prod["services"]["search"]["environment"]["MEILI_ENV"],
+        "production"
+    );
+    assert_eq!(
+        dev["services"]["search"]["environment"]["MEILI_ENV"],
+        "development"
+    );
+    // Without --env-file, `.env` is read: the development settings.
+    let dir = manifests().join("writing");
+    let default = load_project(&clean_options(&dir, vec!["compose.yaml".into()]))
+        .unwrap()
+        .project;
+    assert_eq!(json(&default), dev);
+    let values = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        values(".env"),
+        values(".env.dev"),
+        ".env must repeat .env.dev"
+    );
+    // With neither, loading stops at the first required variable.
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.join("compose.yaml"),
+        scratch.path().join("compose.yaml"),
+    )
+    .unwrap();
+    let error = load_project(&clean_options(scratch.path(), vec!["compose.yaml".into()]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("RESTART_POLICY"), "{error}");
 }
 
 #[test]
@@ -136,9 +325,9 @@ fn the_checked_in_kubernetes_yaml_passes_strict_schema_validation() {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/translate/validate.py");
-    let files: Vec<PathBuf> = STACKS
+    let files: Vec<PathBuf> = GOLDEN
         .iter()
-        .map(|s| manifests().join(s).join("kubernetes.yaml"))
+        .map(|g| manifests().join(g.stack).join(g.output))
         .collect();
     let output = Command::new("python3")
         .arg(script)

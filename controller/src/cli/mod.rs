@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::load::{LoadError, LoadOptions, Loaded};
 
+mod completions;
 mod config;
 mod convert;
 mod crd;
@@ -121,6 +122,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Run the in-cluster controller for Stack resources.
     Controller(ControllerArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(CompletionsArgs),
 }
 
 impl Command {
@@ -139,6 +142,7 @@ impl Command {
             Command::Status(a) => &a.global,
             Command::Convert(a) => &a.global,
             Command::Controller(a) => &a.global,
+            Command::Completions(a) => &a.global,
         }
     }
 
@@ -156,6 +160,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::Convert(_) => "convert",
             Command::Controller(_) => "controller",
+            Command::Completions(_) => "completions",
         }
     }
 }
@@ -382,6 +387,28 @@ pub struct ControllerArgs {
     pub namespace: Option<String>,
 }
 
+/// `stackd completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// Project options given after the command name (accepted, unused).
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `stackd completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// bash (source it, or put it in bash-completion's completions directory).
+    Bash,
+    /// zsh (put it on `$fpath` as `_stackd`).
+    Zsh,
+    /// fish (put it in `~/.config/fish/completions/stackd.fish`).
+    Fish,
+}
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -564,6 +591,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Status(args) => status::run(args, out, err),
         Command::Watch(args) => watch::run_watch(args),
         Command::Convert(args) => convert::run(&global, args, out, err),
+        Command::Completions(args) => completions::run(args.shell, out),
         other => Err(CliError::NotAvailable {
             command: other.name(),
         }),

@@ -103,7 +103,7 @@ fn compose_files_a_manifest_names_are_no_stack_of_their_own() {
 }
 
 #[test]
-fn the_repository_manifests_are_three_stacks_that_load() {
+fn the_repository_manifests_are_five_stacks_that_load() {
     let root = fs::canonicalize(repo_manifests()).unwrap();
     let origins = discover(&root).unwrap();
     assert_eq!(
@@ -118,12 +118,27 @@ fn the_repository_manifests_are_three_stacks_that_load() {
             Origin::ComposeDir {
                 dir: root.join("orchestrator")
             },
+            Origin::Manifest {
+                path: root.join("toolhub/stack.yaml")
+            },
+            Origin::Manifest {
+                path: root.join("writing/stack.yaml")
+            },
         ]
     );
     let (stacks, errors) = load_origins(&origins, &settings());
     assert!(errors.is_empty(), "{errors:?}");
     let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["agents", "coordination", "orchestrator"]);
+    assert_eq!(
+        names,
+        [
+            "agents",
+            "coordination",
+            "orchestrator",
+            "toolhub",
+            "writing"
+        ]
+    );
     let orchestrator = &stacks[2];
     assert!(orchestrator
         .files

@@ -1,0 +1,558 @@
+//! The Helm chart (`charts/stackd`): `helm lint --strict` passes, it renders
+//! with the default values and with every documented value changed, every
+//! rendered object passes kubernetes-validate strictly (the Prometheus
+//! Operator's kinds, which have no schema there, are checked for apiVersion,
+//! kind, metadata and spec and listed as not schema-validated), the RBAC
+//! grants exactly what the controller calls, values.schema.json rejects bad
+//! values, and the chart's CRD, alerts and dashboard are the repository's.
+//! Without helm or kubernetes-validate these tests skip, unless `CI` is set:
+//! then they fail.
+// Tests may unwrap: a panic is how a test reports, helpers included.
+#![allow(clippy::unwrap_used)]
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The renderings the tests check: (values file under `charts/stackd/ci/`, or none for the defaults).
+const RENDERINGS: [Option<&str>; 4] = [
+    None,
+    Some("namespaced-values.yaml"),
+    Some("monitoring-values.yaml"),
+    Some("every-value-values.yaml"),
+];
+
+const NAMESPACE: &str = "stackd-system";
+
+fn chart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/stackd")
+}
+
+/// Whether a tool is usable, after saying why the test skips when it is
+/// not; under CI a missing tool fails the test instead.
+fn tool_available(program: &str, args: &[&str], install: &str) -> bool {
+    let works = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is not usable ({install}) and CI is set"
+        );
+        eprintln!("skipped: {program} is not usable ({install})");
+    }
+    works
+}
+
+fn helm_available() -> bool {
+    tool_available("helm", &["version"], "e2e/tools/install-kube-tools.sh")
+}
+
+/// `helm template` of the chart with `values` (paths), or its error text.
+fn render(values: &[PathBuf], sets: &[&str]) -> Result<String, String> {
+    let mut command = Command::new("helm");
+    command.args(["template", "stackd"]).arg(chart()).args([
+        "--namespace",
+        NAMESPACE,
+        "--include-crds",
+    ]);
+    for file in values {
+        command.arg("-f").arg(file);
+    }
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    let out = command.output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn values_path(name: Option<&str>) -> Vec<PathBuf> {
+    name.map(|n| vec![chart().join("ci").join(n)])
+        .unwrap_or_default()
+}
+
+fn objects(rendered: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(rendered)
+        .unwrap()
+        .into_iter()
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+#[test]
+fn helm_lint_strict_accepts_the_chart_with_each_set_of_values() {
+    if !helm_available() {
+        return;
+    }
+    for values in RENDERINGS {
+        let mut command = Command::new("helm");
+        command.args(["lint", "--strict"]).arg(chart());
+        for file in values_path(values) {
+            command.arg("-f").arg(file);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "helm lint --strict with {values:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_rendered_object_passes_strict_schema_validation() {
+    if !helm_available()
+        || !tool_available(
+            "python3",
+            &["-c", "import kubernetes_validate"],
+            "pip install kubernetes-validate",
+        )
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, values) in RENDERINGS.iter().enumerate() {
+        let rendered = render(&values_path(*values), &[]).unwrap();
+        let file = dir.path().join(format!("rendering-{i}.yaml"));
+        std::fs::write(&file, rendered).unwrap();
+        files.push(file);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chart/validate.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["-k", "1.33.0", "-k", "1.37.0"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "validate.py printed no report:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "{:#}", report["errors"]);
+    let validated = report["validated"].as_array().unwrap();
+    let unchecked = report["not_schema_validated"].as_array().unwrap();
+    eprintln!(
+        "{} renderings: {} objects schema-validated (Kubernetes 1.33 and 1.37), {} not schema-validated: {}",
+        RENDERINGS.len(),
+        validated.len(),
+        unchecked.len(),
+        unchecked
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let kinds: BTreeSet<&str> = validated
+        .iter()
+        .filter_map(|n| n.as_str()?.split('/').next())
+        .collect();
+    for kind in [
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "Service",
+        "ConfigMap",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} was rendered and validated");
+    }
+    let unchecked_kinds: BTreeSet<&str> = unchecked
+        .iter()
+        .filter_map(|n| n.as_str()?.split('/').next())
+        .collect();
+    assert_eq!(
+        unchecked_kinds,
+        BTreeSet::from(["PrometheusRule", "ServiceMonitor"])
+    );
+}
+
+/// Every (apiGroup, resource, verb) a set of RBAC rules grants.
+fn grants(rules: &[&Value]) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for role in rules {
+        for rule in role["rules"].as_array().unwrap() {
+            for group in rule["apiGroups"].as_array().unwrap() {
+                for resource in rule["resources"].as_array().unwrap() {
+                    for verb in rule["verbs"].as_array().unwrap() {
+                        out.insert((
+                            group.as_str().unwrap().to_string(),
+                            resource.as_str().unwrap().to_string(),
+                            verb.as_str().unwrap().to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the controller calls: nothing more may be granted.
+fn expected_grants() -> BTreeSet<(String, String, String)> {
+    let workload_verbs = [
+        "get", "list", "watch", "create", "patch", "update", "delete",
+    ];
+    let mut out = BTreeSet::new();
+    let mut add = |group: &str, resource: &str, verbs: &[&str]| {
+        for verb in verbs {
+            out.insert((group.into(), resource.into(), (*verb).into()));
+        }
+    };
+    add(
+        "stackd.dev",
+        "stacks",
+        &["get", "list", "watch", "patch", "update"],
+    );
+    add("stackd.dev", "stacks/status", &["get", "patch", "update"]);
+    add("stackd.dev", "stacks/finalizers", &["update"]);
+    for (group, resource) in [
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("batch", "jobs"),
+        ("", "services"),
+        ("", "configmaps"),
+        ("", "secrets"),
+        ("", "persistentvolumeclaims"),
+        ("networking.k8s.io", "networkpolicies"),
+    ] {
+        add(group, resource, &workload_verbs);
+    }
+    add("events.k8s.io", "events", &["create", "patch"]);
+    add(
+        "coordination.k8s.io",
+        "leases",
+        &["get", "create", "update"],
+    );
+    // The other kinds the translation makes: DaemonSets, and the wait
+    // containers' ServiceAccount, Role and RoleBinding, whose Role grants
+    // read access to pods and jobs (a Role may grant only what its creator
+    // holds).
+    for (group, resource) in [
+        ("apps", "daemonsets"),
+        ("", "serviceaccounts"),
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
+    ] {
+        add(group, resource, &workload_verbs);
+    }
+    add("", "pods", &["get", "list", "watch"]);
+    out
+}
+
+/// Every kind `stackd convert` makes of the seed stacks is one the
+/// controller may manage (so the RBAC keeps up with the translation).
+#[test]
+fn the_rbac_covers_every_kind_the_translation_makes_of_the_seed_stacks() {
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests");
+    let granted: BTreeSet<String> = expected_grants()
+        .into_iter()
+        .filter(|(_, _, verb)| verb == "create")
+        .map(|(_, resource, _)| resource)
+        .collect();
+    let mut kinds = BTreeSet::new();
+    for entry in std::fs::read_dir(&manifests).unwrap() {
+        let dir = entry.unwrap().path();
+        for file in ["kubernetes.yaml", "kubernetes.dev.yaml"] {
+            let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+                continue;
+            };
+            for object in objects(&text) {
+                kinds.insert(object["kind"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(kinds.len() >= 8, "{kinds:?}");
+    for kind in kinds {
+        let plural = match kind.as_str() {
+            "NetworkPolicy" => "networkpolicies".to_string(),
+            other => format!("{}s", other.to_lowercase()),
+        };
+        assert!(
+            granted.contains(&plural),
+            "{kind} ({plural}) is not granted"
+        );
+    }
+}
+
+fn controller_args(objects: &[Value]) -> Vec<String> {
+    let deployment = find(objects, "Deployment")[0];
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn cluster_scope_grants_exactly_what_the_controller_calls_in_every_namespace() {
+    if !helm_available() {
+        return;
+    }
+    let objects = objects(&render(&[], &[]).unwrap());
+    let cluster_roles = find(&objects, "ClusterRole");
+    let roles = find(&objects, "Role");
+    assert_eq!(cluster_roles.len(), 1);
+    assert_eq!(roles.len(), 1, "only the leader-election Role");
+    let leases = grants(&roles);
+    assert!(leases.iter().all(|(_, resource, _)| resource == "leases"));
+    let all = &grants(&cluster_roles) | &leases;
+    assert_eq!(all, expected_grants());
+    assert_eq!(
+        controller_args(&objects),
+        ["controller", "--metrics-addr", "0.0.0.0:9477"]
+    );
+    let binding = find(&objects, "ClusterRoleBinding")[0];
+    assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
+}
+
+#[test]
+fn namespace_scope_grants_the_same_in_the_release_namespace_only() {
+    if !helm_available() {
+        return;
+    }
+    let objects = objects(&render(&values_path(Some("namespaced-values.yaml")), &[]).unwrap());
+    assert!(find(&objects, "ClusterRole").is_empty());
+    assert!(find(&objects, "ClusterRoleBinding").is_empty());
+    let roles = find(&objects, "Role");
+    assert_eq!(roles.len(), 2);
+    assert!(roles
+        .iter()
+        .all(|r| r["metadata"]["namespace"] == NAMESPACE));
+    assert_eq!(grants(&roles), expected_grants());
+    assert_eq!(
+        controller_args(&objects),
+        [
+            "controller",
+            "--metrics-addr",
+            "0.0.0.0:9477",
+            "--namespace",
+            NAMESPACE
+        ]
+    );
+}
+
+#[test]
+fn the_controller_pod_runs_locked_down_with_probes_and_resources() {
+    if !helm_available() {
+        return;
+    }
+    for values in RENDERINGS {
+        let objects = objects(&render(&values_path(values), &[]).unwrap());
+        let pod = &find(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{values:?}");
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        let container = &pod["containers"][0];
+        let security = &container["securityContext"];
+        assert_eq!(security["allowPrivilegeEscalation"], false);
+        assert_eq!(security["readOnlyRootFilesystem"], true);
+        assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+        for bound in ["requests", "limits"] {
+            for resource in ["cpu", "memory"] {
+                assert!(
+                    !container["resources"][bound][resource].is_null(),
+                    "{values:?}: no {bound}.{resource}"
+                );
+            }
+        }
+    }
+    // The chart's own arguments are a command line stackd accepts.
+    for values in [None, Some("namespaced-values.yaml")] {
+        let objects = objects(&render(&values_path(values), &[]).unwrap());
+        let args = controller_args(&objects);
+        let line = std::iter::once("stackd").chain(args.iter().map(String::as_str));
+        let cli = <stackd::cli::Cli as clap::Parser>::try_parse_from(line).unwrap();
+        assert!(
+            matches!(cli.command, stackd::cli::Command::Controller(_)),
+            "{values:?}: {args:?}"
+        );
+    }
+    let toggled = objects(&render(&values_path(Some("every-value-values.yaml")), &[]).unwrap());
+    let deployment = find(&toggled, "Deployment")[0];
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "registry.example/stackd:9.9.9");
+    assert_eq!(
+        controller_args(&toggled),
+        [
+            "controller",
+            "--metrics-addr",
+            "0.0.0.0:9100",
+            "--namespace",
+            NAMESPACE,
+            "--resync",
+            "10m"
+        ]
+    );
+}
+
+/// The leaf paths of a values tree: scalars, lists and empty maps.
+fn leaves(value: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, child) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                leaves(child, &path, out);
+            }
+        }
+        _ => out.push((prefix.to_string(), value.clone())),
+    }
+}
+
+fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |v, key| v.get(key))
+}
+
+#[test]
+fn every_value_is_documented_and_changed_by_the_every_value_rendering() {
+    let text = std::fs::read_to_string(chart().join("values.yaml")).unwrap();
+    let mut previous = "";
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let is_key = !trimmed.is_empty()
+            && !trimmed.starts_with('#')
+            && !trimmed.starts_with('-')
+            && trimmed.contains(':');
+        if is_key {
+            assert!(
+                previous.trim_start().starts_with('#'),
+                "values.yaml:{}: `{}` has no comment above it",
+                number + 1,
+                trimmed
+            );
+        }
+        if !trimmed.is_empty() {
+            previous = line;
+        }
+    }
+    let defaults: Value = serde_saphyr::from_str(&text).unwrap();
+    let toggled: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(chart().join("ci/every-value-values.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut default_leaves = Vec::new();
+    leaves(&defaults, "", &mut default_leaves);
+    assert!(default_leaves.len() > 30, "{}", default_leaves.len());
+    for (path, default) in default_leaves {
+        let changed = lookup(&toggled, &path);
+        assert!(
+            changed.is_some_and(|v| *v != default),
+            "ci/every-value-values.yaml does not change {path}"
+        );
+    }
+}
+
+#[test]
+fn the_values_schema_rejects_bad_values() {
+    if !helm_available() {
+        return;
+    }
+    // (what is wrong, the --set that makes it, what the error must name)
+    let cases = [
+        ("wrong type", "replicaCount=three", "/replicaCount"),
+        ("wrong type in a map", "rbac.create=maybe", "/rbac/create"),
+        ("unknown top-level key", "replicas=2", "replicas"),
+        ("unknown nested key", "image.digest=sha256", "digest"),
+        ("bad enum", "scope=everywhere", "/scope"),
+        (
+            "bad enum in a map",
+            "image.pullPolicy=Sometimes",
+            "/image/pullPolicy",
+        ),
+        ("out of range", "metrics.port=70000", "/metrics/port"),
+        ("zero replicas", "replicaCount=0", "/replicaCount"),
+        (
+            "bad duration",
+            "serviceMonitor.interval=often",
+            "/serviceMonitor/interval",
+        ),
+        (
+            "bad quantity",
+            "resources.limits.memory=lots",
+            "/resources/limits/memory",
+        ),
+    ];
+    for (what, set, named) in cases {
+        let error = render(&[], &[set]).expect_err(what);
+        assert!(
+            error.contains("values don't meet the specifications of the schema")
+                || error.contains(named),
+            "{what} ({set}): unexpected error {error}"
+        );
+        assert!(
+            error.contains(named),
+            "{what} ({set}): error does not name {named}: {error}"
+        );
+    }
+    assert!(render(&[], &["scope=namespace", "replicaCount=2"]).is_ok());
+}
+
+#[test]
+fn the_chart_crd_is_the_generated_crd() {
+    let chart_crd = std::fs::read_to_string(chart().join("crds/stack.yaml")).unwrap();
+    let generated =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/stack.yaml"))
+            .unwrap();
+    assert!(
+        chart_crd == generated,
+        "charts/stackd/crds/stack.yaml differs from crds/stack.yaml: run `just generate`"
+    );
+}
+
+#[test]
+fn the_prometheus_rule_and_dashboard_carry_the_repository_files_unchanged() {
+    if !helm_available() {
+        return;
+    }
+    let objects = objects(&render(&values_path(Some("monitoring-values.yaml")), &[]).unwrap());
+    let rule = find(&objects, "PrometheusRule")[0];
+    let alerts: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(chart().join("rules/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rule["spec"]["groups"], alerts["groups"]);
+    let dashboard = find(&objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "stackd-dashboard")
+        .unwrap();
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(dashboard["metadata"]["namespace"], "monitoring");
+    let json = std::fs::read_to_string(chart().join("dashboards/stackd.json")).unwrap();
+    assert_eq!(
+        dashboard["data"]["stackd.json"]
+            .as_str()
+            .unwrap()
+            .trim_end(),
+        json.trim_end()
+    );
+    let monitor = find(&objects, "ServiceMonitor")[0];
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(monitor["spec"]["jobLabel"], "app.kubernetes.io/name");
+}
