@@ -80,7 +80,7 @@ const GOLDEN: [Golden; 7] = [
 
 /// The generated Stack manifests: the production load of each stack whose
 /// desired state needs more than one compose file.
-const GENERATED_STACKS: [(&str, usize); 2] = [("toolhub", 3), ("writing", 5)];
+const GENERATED_STACKS: [(&str, usize); 3] = [("orchestrator", 2), ("toolhub", 3), ("writing", 5)];
 
 impl Golden {
     /// The command line that loads this case, as a user would type it.
@@ -193,7 +193,12 @@ fn the_checked_in_kubernetes_yaml_of_each_stack_is_its_translation() {
 
 /// The Stack manifest text for a case: a header and `stackd wrap`'s output.
 fn stack_manifest_text(golden: &Golden) -> String {
-    let project = golden.project();
+    let mut project = golden.project();
+    // As `stackd wrap` writes them: relative to the manifest's folder, so
+    // the file is the same in every clone.
+    project.make_paths_relative(&stackd::load::environment::clean_path(
+        &manifests().join(golden.stack),
+    ));
     let stack = Stack::new(
         golden.stack,
         StackSpec {

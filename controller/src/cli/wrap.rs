@@ -1,5 +1,6 @@
 //! `stackd wrap`: a Stack manifest whose `spec.compose` is the loaded model.
 use std::io::Write;
+use std::path::Path;
 
 use super::{load_and_warn, load_options, CliError, GlobalArgs};
 use crate::load::LoadOptions;
@@ -12,7 +13,14 @@ pub(super) fn run(
 ) -> Result<(), CliError> {
     let options = load_options(global)?;
     let loaded = load_and_warn(&options, err)?;
-    let stack = wrap(loaded.project, active_profiles(&options))?;
+    let mut project = loaded.project;
+    // The loader resolved every path against the project directory; the
+    // manifest is read back from there too (a Stack's paths are relative to
+    // its own file), so paths inside it are written relative: the manifest
+    // can be checked in and applied from another clone.
+    let project_dir = crate::load::environment::prepare(&options)?.working_dir;
+    project.make_paths_relative(&project_dir);
+    let stack = wrap(project, active_profiles(&options))?;
     let mut text = serde_saphyr::to_string(&stack).map_err(CliError::YamlOutputFailed)?;
     if !text.ends_with('\n') {
         text.push('\n');
@@ -100,5 +108,31 @@ mod tests {
         assert!(yaml.contains("apiVersion: stackd.dev/v1alpha1"), "{yaml}");
         assert!(yaml.contains("kind: Stack"), "{yaml}");
         assert!(!yaml.contains("status"), "{yaml}");
+    }
+
+    #[test]
+    fn paths_under_the_project_directory_become_relative_and_others_stay() {
+        let mut project: Project = serde_json::from_value(serde_json::json!({
+            "name": "orchestrator",
+            "services": {"web": {
+                "image": "busybox",
+                "build": {"context": "/srv/orchestrator/web"},
+                "volumes": [
+                    {"type": "bind", "source": "/srv/orchestrator/static", "target": "/www"},
+                    {"type": "bind", "source": "/var/log", "target": "/logs"},
+                    {"type": "volume", "source": "data", "target": "/data"},
+                ],
+            }},
+            "secrets": {"db": {"file": "/srv/orchestrator/secrets/db.txt"}},
+            "configs": {"app": {"file": "/srv/orchestrator"}},
+        }))
+        .unwrap();
+        project.make_paths_relative(Path::new("/srv/orchestrator"));
+        let web = &project.services["web"];
+        assert_eq!(web.build.as_ref().unwrap().context, "./web");
+        let sources: Vec<&str> = web.volumes.iter().map(|v| v.source.as_str()).collect();
+        assert_eq!(sources, ["./static", "/var/log", "data"]);
+        assert_eq!(project.secrets["db"].file, "./secrets/db.txt");
+        assert_eq!(project.configs["app"].file, ".");
     }
 }

@@ -2,6 +2,7 @@
 //! configs, models and `x-*` extensions they refer to.
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -44,6 +45,41 @@ pub struct Project {
     /// Top-level `x-*` keys with their values.
     #[schemars(skip)]
     pub extensions: BTreeMap<String, serde_json::Value>,
+}
+
+impl Project {
+    /// Rewrites the absolute paths under `dir` that the project holds (secret
+    /// and config files, bind mount sources, build contexts, env files) as
+    /// `./`-relative ones; paths elsewhere stay absolute.
+    pub fn make_paths_relative(&mut self, dir: &Path) {
+        let relative = |path: &mut String| {
+            let Ok(rest) = Path::new(path.as_str()).strip_prefix(dir) else {
+                return;
+            };
+            *path = if rest.as_os_str().is_empty() {
+                ".".to_owned()
+            } else {
+                format!("./{}", rest.display())
+            };
+        };
+        for secret in self.secrets.values_mut() {
+            relative(&mut secret.file);
+        }
+        for config in self.configs.values_mut() {
+            relative(&mut config.file);
+        }
+        for service in self.services.values_mut() {
+            for volume in service.volumes.iter_mut().filter(|v| v.kind == "bind") {
+                relative(&mut volume.source);
+            }
+            if let Some(build) = service.build.as_mut() {
+                relative(&mut build.context);
+            }
+            for env_file in &mut service.env_file {
+                relative(&mut env_file.path);
+            }
+        }
+    }
 }
 
 const PROJECT_FIELDS: &[&str] = &[
