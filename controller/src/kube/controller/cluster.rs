@@ -50,6 +50,19 @@ pub fn api_for(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObjec
     Api::namespaced_with(client.clone(), namespace, &resource)
 }
 
+/// Whether the server serves `kind` (a 404 on listing it says not; any
+/// other answer, a refusal included, is taken for yes).
+pub async fn served(client: &Client, kind: &str) -> bool {
+    let api_version = api_version_of(kind);
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    !matches!(
+        api.list_metadata(&ListParams::default().limit(1)).await,
+        Err(kube::Error::Api(status)) if status.code == 404
+    )
+}
+
 /// A live object as the API returns it.
 #[derive(Debug, Clone)]
 pub struct Live {
@@ -121,6 +134,12 @@ pub async fn list(
         let api = api_for(client, namespace, kind);
         let listed = api.list(&ListParams::default().labels(selector)).await;
         count(metrics, "list", listed.is_ok());
+        if let Err(kube::Error::Api(status)) = &listed {
+            if status.code == 404 {
+                // A kind this server does not serve has no objects.
+                continue;
+            }
+        }
         let listed = listed.map_err(|source| ReconcileError::Api {
             action: "list",
             object: kind.to_string(),

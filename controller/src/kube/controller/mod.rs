@@ -269,18 +269,39 @@ pub async fn run(
             _ = stop_rx.wait_for(|s| *s) => {}
         }
     };
-    Controller::new(stacks, watcher::Config::default())
-        .owns(scoped_api::<Deployment>(&client, ns), owned.clone())
-        .owns(scoped_api::<StatefulSet>(&client, ns), owned.clone())
-        .owns(scoped_api::<DaemonSet>(&client, ns), owned.clone())
-        .owns(scoped_api::<Job>(&client, ns), owned.clone())
-        .owns(scoped_api::<Service>(&client, ns), owned.clone())
-        .owns(scoped_api::<ConfigMap>(&client, ns), owned.clone())
-        .owns(scoped_api::<Secret>(&client, ns), owned.clone())
-        .owns(scoped_api::<NetworkPolicy>(&client, ns), owned.clone())
-        .owns(scoped_api::<ServiceAccount>(&client, ns), owned.clone())
-        .owns(scoped_api::<Role>(&client, ns), owned.clone())
-        .owns(scoped_api::<RoleBinding>(&client, ns), owned)
+    let mut served = std::collections::BTreeSet::new();
+    for (_, kind) in cluster::KINDS {
+        if cluster::served(&client, kind).await {
+            served.insert(kind);
+        } else {
+            tracing::warn!(
+                kind,
+                "the server does not serve this kind; Stacks that need it fail to apply"
+            );
+        }
+    }
+    let mut builder = Controller::new(stacks, watcher::Config::default());
+    macro_rules! own {
+        ($($type:ty),*) => {$(
+            if served.contains(<$type as k8s_openapi::Resource>::KIND) {
+                builder = builder.owns(scoped_api::<$type>(&client, ns), owned.clone());
+            }
+        )*};
+    }
+    own!(
+        Deployment,
+        StatefulSet,
+        DaemonSet,
+        Job,
+        Service,
+        ConfigMap,
+        Secret,
+        NetworkPolicy,
+        ServiceAccount,
+        Role,
+        RoleBinding
+    );
+    builder
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
