@@ -340,6 +340,14 @@ async fn reconcile(stack: Arc<Stack>, context: Arc<Context>) -> Result<Action, R
     let api: Api<Stack> = Api::namespaced(context.client.clone(), &namespace);
     let key = format!("{namespace}/{}", stack.name_any());
     let measurer = context.metrics.count_and_measure(&key);
+    let stack = match ensure_finalizer(&api, stack, &context).await {
+        Ok(stack) => stack,
+        Err(error) => {
+            context.metrics.reconcile_failed(&key, error.reason());
+            measurer.result(ReconcileResult::Error);
+            return Err(error);
+        }
+    };
     let outcome = finalizer(&api, FINALIZER, stack, |event| async {
         match event {
             FinalizerEvent::Apply(stack) => apply_stack(&stack, &context).await,
@@ -364,6 +372,46 @@ async fn reconcile(stack: Arc<Stack>, context: Arc<Context>) -> Result<Action, R
             Err(error)
         }
     }
+}
+
+/// Adds [`FINALIZER`] with a merge patch that carries the
+/// resourceVersion read (a concurrent change makes it fail with 409 and
+/// the reconcile is retried), so that kube-runtime's `finalizer` finds it
+/// in place and goes straight to applying.
+async fn ensure_finalizer(
+    api: &Api<Stack>,
+    stack: Arc<Stack>,
+    context: &Context,
+) -> Result<Arc<Stack>, ReconcileError> {
+    let present = stack.finalizers().iter().any(|f| f == FINALIZER);
+    if present || stack.metadata.deletion_timestamp.is_some() {
+        return Ok(stack);
+    }
+    let mut finalizers = stack.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_string());
+    let patch = serde_json::json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": stack.resource_version(),
+        }
+    });
+    let patched = api
+        .patch(
+            &stack.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await;
+    context.metrics.backend_request(
+        "kubernetes",
+        "finalizer",
+        if patched.is_ok() { "success" } else { "error" },
+    );
+    patched.map(Arc::new).map_err(|source| ReconcileError::Api {
+        action: "add the finalizer to",
+        object: format!("Stack/{}", stack.name_any()),
+        source,
+    })
 }
 
 fn error_policy(stack: Arc<Stack>, error: &ReconcileError, context: Arc<Context>) -> Action {
