@@ -449,8 +449,8 @@ fn deleting_a_stack_removes_its_objects_and_keeps_its_volume_claims() -> Result<
     cluster.start_controller("solo")?;
     let _kubelet = cluster.kubelet();
     let manifest = shop("nginx:1.27", true).replace(
-        "      db:\n        image: postgres:16\n",
-        "      db:\n        image: postgres:16\n      backup:\n        image: busybox\n        volumes: [{type: volume, source: data, target: /data}]\n",
+        "    volumes:\n      data: {}\n",
+        "      backup:\n        image: busybox\n        volumes: [{type: volume, source: data, target: /data}]\n    volumes:\n      data: {}\n",
     );
     cluster.apply(&manifest)?;
     cluster.wait_ready("shop")?;
