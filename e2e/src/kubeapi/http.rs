@@ -371,6 +371,11 @@ fn group_document(name: &str, versions: &[String]) -> Value {
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.starts_with(b"k8s\0") {
+        return Err(ApiError::UnsupportedMediaType(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
+        ));
+    }
     if body.is_empty() {
         return Err(ApiError::BadRequest("the request body is empty".into()));
     }
@@ -467,19 +472,19 @@ async fn resource_request(
     };
     let name = target.name.clone().unwrap_or_default();
     let result: Result<(u16, Value), ApiError> = match verb {
-        Verb::Get => shared
-            .store()
-            .get(&rt, version, namespace, &name)
-            .map(|object| match table {
-                Some(include) => {
-                    let revision = shared.store().revision();
-                    (
-                        200,
-                        table::table(&rt, version, &[object], revision, include),
-                    )
-                }
+        Verb::Get => {
+            let (found, revision) = {
+                let store = shared.store();
+                (store.get(&rt, version, namespace, &name), store.revision())
+            };
+            found.map(|object| match table {
+                Some(include) => (
+                    200,
+                    table::table(&rt, version, &[object], revision, include),
+                ),
                 None => (200, object),
-            }),
+            })
+        }
         Verb::List => {
             let (items, revision) = {
                 let store = shared.store();

@@ -35,6 +35,7 @@ mod clock;
 mod error;
 mod faults;
 mod http;
+mod kubectl;
 mod kubelet;
 mod openapi;
 mod patch;
@@ -50,6 +51,7 @@ use std::thread::JoinHandle;
 
 pub use error::ApiError;
 pub use faults::{FaultFilter, FaultKind, Faults, RequestRecord, Verb};
+pub use kubectl::{kubectl_bin, Kubectl, KUBECTL_DEADLINE};
 pub use kubelet::{Kubelet, RunningKubelet};
 
 use http::Shared;

@@ -114,10 +114,23 @@ impl ResourceType {
     }
 }
 
+/// (group, version, plural, singular, kind, namespaced, short names,
+/// status subresource, categories) of a built-in type.
+type BuiltinRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+    &'static [&'static str],
+);
+
 /// The resource types every server starts with.
 pub fn builtin() -> Vec<ResourceType> {
-    // (group, version, plural, singular, kind, namespaced, short names, status, categories)
-    let table: &[(&str, &str, &str, &str, &str, bool, &[&str], bool, &[&str])] = &[
+    let table: &[BuiltinRow] = &[
         (
             "",
             "v1",
