@@ -6,8 +6,9 @@
 //! `/version`; clients asking for aggregated discovery get the legacy
 //! documents, as from a server without it); the built-in types stackd uses
 //! (namespaces, configmaps, secrets, services, serviceaccounts, PVCs, pods,
-//! events, deployments, statefulsets, jobs, networkpolicies, leases,
-//! events.k8s.io events, CRDs) and every resource a CRD registers (served
+//! endpoints, events, deployments, statefulsets, replicasets, daemonsets,
+//! jobs, networkpolicies, poddisruptionbudgets, RBAC roles and bindings,
+//! leases, events.k8s.io events, CRDs) and every resource a CRD registers (served
 //! versions, scope, names, status subresource, printer columns, schema
 //! defaults); get, list and watch with label (set-based too) and field
 //! selectors; watches from a resourceVersion with bookmarks,
