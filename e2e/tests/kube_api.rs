@@ -278,6 +278,68 @@ fn a_dependent_with_an_owner_reference_is_collected_with_its_owner() -> Result<(
 }
 
 #[test]
+fn foreground_deletion_removes_dependents_first_and_orphaning_keeps_them() -> Result<()> {
+    let Some((_server, kubectl)) = with_agents()? else {
+        return Ok(());
+    };
+    let owned_by = |uid: &str, name: &str, finalizer: bool| {
+        let finalizers = if finalizer {
+            "  finalizers: [stackd.dev/hold]\n"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{finalizers}  ownerReferences:\n  - apiVersion: stackd.dev/v1alpha1\n    kind: Stack\n    name: agents\n    uid: {uid}\n    blockOwnerDeletion: true\n"
+        )
+    };
+    let uid = get_json(&kubectl, &["stack", "agents"])?["metadata"]["uid"]
+        .as_str()
+        .context("a uid")?
+        .to_string();
+    kubectl
+        .with_stdin(&["apply", "--server-side"], &owned_by(&uid, "held", true))?
+        .ok()?;
+    kubectl.ok(&[
+        "delete",
+        "stack",
+        "agents",
+        "--cascade=foreground",
+        "--wait=false",
+    ])?;
+    let stack = get_json(&kubectl, &["stack", "agents"])?;
+    assert_eq!(
+        stack["metadata"]["finalizers"],
+        json!(["foregroundDeletion"]),
+        "{stack}"
+    );
+    let held = get_json(&kubectl, &["configmap", "held"])?;
+    assert!(!held["metadata"]["deletionTimestamp"].is_null(), "{held}");
+    kubectl.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ])?;
+    let left = kubectl.ok(&["get", "stacks,configmaps", "-o", "name"])?;
+    assert_eq!(left.trim(), "", "the dependent went, then the owner");
+
+    kubectl.ok(&["apply", "--server-side", "-f", &stack_path()])?;
+    let uid = get_json(&kubectl, &["stack", "agents"])?["metadata"]["uid"]
+        .as_str()
+        .context("a uid")?
+        .to_string();
+    kubectl
+        .with_stdin(&["apply", "--server-side"], &owned_by(&uid, "kept", false))?
+        .ok()?;
+    kubectl.ok(&["delete", "stack", "agents", "--cascade=orphan"])?;
+    let kept = get_json(&kubectl, &["configmap", "kept"])?;
+    assert!(kept["metadata"]["ownerReferences"].is_null(), "{kept}");
+    Ok(())
+}
+
+#[test]
 fn two_field_managers_applying_different_values_conflict_and_force_wins() -> Result<()> {
     let server = KubeApiServer::start()?;
     let Some(kubectl) = Kubectl::new(&server)? else {

@@ -105,6 +105,20 @@ const HISTORY_LIMIT: usize = 50_000;
 
 const GC_MANAGER: &str = "generic-garbage-collector";
 
+/// The finalizer that holds an owner deleted in the foreground.
+const FOREGROUND: &str = "foregroundDeletion";
+
+/// What happens to the dependents of a deleted object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Propagation {
+    /// They stay, without the reference.
+    Orphan,
+    /// They are deleted after the owner.
+    Background,
+    /// They are deleted first; the owner waits for them.
+    Foreground,
+}
+
 /// Every object, and the history of changes.
 #[derive(Debug)]
 pub struct Store {
@@ -861,8 +875,12 @@ impl Store {
         if options.dry_run {
             return Ok(output(&existing, rt, version));
         }
-        let orphan = options.propagation.as_deref() == Some("Orphan");
-        match self.delete_object(rt, namespace, name, orphan) {
+        let propagation = match options.propagation.as_deref() {
+            Some("Orphan") => Propagation::Orphan,
+            Some("Foreground") => Propagation::Foreground,
+            _ => Propagation::Background,
+        };
+        match self.delete_object(rt, namespace, name, propagation) {
             Some(still_there) => Ok(output(&still_there, rt, version)),
             None if !rt.builtin || rt.plural == "pods" => {
                 let mut gone = output(&existing, rt, version);
@@ -925,11 +943,33 @@ impl Store {
         rt: &ResourceType,
         namespace: &str,
         name: &str,
-        orphan: bool,
+        propagation: Propagation,
     ) -> Option<Value> {
         let existing = self.stored(rt, namespace, name)?.clone();
         if !existing["metadata"]["deletionTimestamp"].is_null() {
             return Some(existing);
+        }
+        let uid = existing["metadata"]["uid"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let dependents = self.dependents_of(&uid);
+        if propagation == Propagation::Foreground && !dependents.is_empty() {
+            let mut marked = existing.clone();
+            let mut finalizers = marked["metadata"]["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            finalizers.push(json!(FOREGROUND));
+            marked["metadata"]["finalizers"] = Value::Array(finalizers);
+            marked["metadata"]["deletionTimestamp"] = json!(clock::now_rfc3339());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            let version = rt.preferred_version().to_string();
+            let kept = self.commit(rt, &version, &existing, marked, false).ok();
+            for (dependent_rt, ns, dependent) in dependents {
+                self.delete_object(&dependent_rt, &ns, &dependent, Propagation::Foreground);
+            }
+            return self.stored(rt, namespace, name).cloned().or(kept);
         }
         let finalizers = existing["metadata"]["finalizers"]
             .as_array()
@@ -941,7 +981,7 @@ impl Store {
             let version = rt.preferred_version().to_string();
             return self.commit(rt, &version, &existing, marked, false).ok();
         }
-        self.remove(rt, namespace, name, orphan);
+        self.remove(rt, namespace, name, propagation == Propagation::Orphan);
         None
     }
 
@@ -969,6 +1009,7 @@ impl Store {
         }
         let uid = gone["metadata"]["uid"].as_str().unwrap_or("").to_string();
         self.collect_dependents(&uid, orphan);
+        self.release_foreground_owners();
         Some(gone)
     }
 
@@ -987,7 +1028,7 @@ impl Store {
     fn empty_namespace(&mut self, namespace: &str) {
         for (rt, ns, name) in self.all_keys() {
             if rt.namespaced && ns == namespace {
-                self.delete_object(&rt, &ns, &name, false);
+                self.delete_object(&rt, &ns, &name, Propagation::Background);
             }
         }
     }
@@ -1012,6 +1053,48 @@ impl Store {
             .unwrap_or_default();
         for (ns, name) in names {
             self.remove(&rt, &ns, &name, false);
+        }
+    }
+
+    /// The objects whose ownerReferences name `owner_uid`.
+    fn dependents_of(&self, owner_uid: &str) -> Vec<(ResourceType, String, String)> {
+        if owner_uid.is_empty() {
+            return Vec::new();
+        }
+        self.all_keys()
+            .into_iter()
+            .filter(|(rt, ns, name)| {
+                self.stored(rt, ns, name).is_some_and(|o| {
+                    o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| {
+                            refs.iter().any(|r| r["uid"].as_str() == Some(owner_uid))
+                        })
+                })
+            })
+            .collect()
+    }
+
+    /// Owners deleted in the foreground lose their `foregroundDeletion`
+    /// finalizer once no dependent is left (and then go, if nothing else holds them).
+    fn release_foreground_owners(&mut self) {
+        for (rt, ns, name) in self.all_keys() {
+            let Some(owner) = self.stored(&rt, &ns, &name).cloned() else {
+                continue;
+            };
+            let waiting = owner["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f == FOREGROUND));
+            let uid = owner["metadata"]["uid"].as_str().unwrap_or("");
+            if !waiting || !self.dependents_of(uid).is_empty() {
+                continue;
+            }
+            let mut released = owner.clone();
+            if let Some(finalizers) = released["metadata"]["finalizers"].as_array_mut() {
+                finalizers.retain(|f| f != FOREGROUND);
+            }
+            let version = rt.preferred_version().to_string();
+            let _ = self.commit(&rt, &version, &owner, released, false);
         }
     }
 
@@ -1067,7 +1150,7 @@ impl Store {
                 let version = rt.preferred_version().to_string();
                 let _ = self.commit(&rt, &version, &object, kept, false);
             } else {
-                self.delete_object(&rt, &ns, &name, false);
+                self.delete_object(&rt, &ns, &name, Propagation::Background);
             }
         }
     }
