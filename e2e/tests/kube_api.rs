@@ -720,3 +720,95 @@ async fn kube_rs_applies_a_configmap_and_a_watcher_sees_its_update() -> Result<(
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn kube_rs_controller_calls_work_against_the_server() -> Result<()> {
+    use futures::StreamExt;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::api::events::v1::Event as KubeEvent;
+    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+    use kube::runtime::events::{Event, EventType, Recorder};
+    use kube::runtime::watcher;
+
+    let server = KubeApiServer::start()?;
+    let client = kube::Client::try_from(kube::Config::new(server.url().parse()?))?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let manifest = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+        },
+    });
+    let apply = PatchParams::apply("stackd").force();
+    deployments
+        .patch("web", &apply, &Patch::Apply(&manifest))
+        .await?;
+
+    let mut streamed = watcher(
+        deployments.clone(),
+        watcher::Config::default()
+            .labels("app=web")
+            .streaming_lists(),
+    )
+    .boxed();
+    let mut listed = false;
+    while let Some(event) = tokio::time::timeout(DEADLINE, streamed.next()).await? {
+        if let watcher::Event::InitDone = event? {
+            listed = true;
+            break;
+        }
+    }
+    assert!(listed, "the streaming list never finished");
+
+    let status = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "status": {"replicas": 2, "readyReplicas": 2, "observedGeneration": 1},
+    });
+    deployments
+        .patch_status(
+            "web",
+            &PatchParams::apply("stackd-status"),
+            &Patch::Apply(&status),
+        )
+        .await?;
+    let web = deployments.get_status("web").await?;
+    assert_eq!(web.status.and_then(|s| s.ready_replicas), Some(2));
+    assert_eq!(web.metadata.generation, Some(1));
+
+    let recorder = Recorder::new(client.clone(), "stackd".into());
+    let reference = ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("Deployment".into()),
+        name: Some("web".into()),
+        namespace: Some("default".into()),
+        uid: web.metadata.uid.clone(),
+        ..ObjectReference::default()
+    };
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Applied".into(),
+        note: Some("applied by a test".into()),
+        action: "Apply".into(),
+        secondary: None,
+    };
+    recorder.publish(&event, &reference).await?;
+    recorder.publish(&event, &reference).await?;
+    let events: Api<KubeEvent> = Api::namespaced(client.clone(), "default");
+    let published = events.list(&ListParams::default()).await?;
+    assert_eq!(published.items.len(), 1);
+    assert_eq!(
+        published.items[0].series.as_ref().map(|s| s.count),
+        Some(2),
+        "the second publish patched the series"
+    );
+
+    deployments.delete("web", &DeleteParams::default()).await?;
+    let gone = deployments.get_opt("web").await?;
+    assert!(gone.is_none());
+    Ok(())
+}
