@@ -764,6 +764,20 @@ async fn kube_rs_controller_calls_work_against_the_server() -> Result<()> {
         }
     }
     assert!(listed, "the streaming list never finished");
+    let metadata = deployments.list_metadata(&ListParams::default()).await?;
+    assert_eq!(metadata.items.len(), 1);
+    assert_eq!(metadata.items[0].metadata.name.as_deref(), Some("web"));
+    let partial: Api<kube::core::PartialObjectMeta<Deployment>> =
+        Api::namespaced(client.clone(), "default");
+    let mut names = watcher(partial, watcher::Config::default()).boxed();
+    let mut seen = None;
+    while let Some(event) = tokio::time::timeout(DEADLINE, names.next()).await? {
+        if let watcher::Event::InitApply(meta) = event? {
+            seen = meta.metadata.name;
+            break;
+        }
+    }
+    assert_eq!(seen.as_deref(), Some("web"));
 
     let status = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",

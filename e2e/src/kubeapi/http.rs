@@ -397,11 +397,66 @@ fn default_manager(headers: &HeaderMap) -> String {
     prefix.chars().take(128).collect()
 }
 
-fn wants_table(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|accept| accept.contains("as=Table"))
+/// The form the client asked objects in (the first media type of Accept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The objects themselves.
+    Full,
+    /// A `meta.k8s.io/v1` Table (`kubectl get`).
+    Table(Include),
+    /// `PartialObjectMetadata` (metadata-only watches and lists).
+    Metadata,
+}
+
+impl Shape {
+    fn of(headers: &HeaderMap, query: &Query) -> Self {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let first = accept.split(',').next().unwrap_or("");
+        if first.contains("as=Table") {
+            Shape::Table(Include::parse(query.get("includeObject")))
+        } else if first.contains("as=PartialObjectMetadata") {
+            Shape::Metadata
+        } else {
+            Shape::Full
+        }
+    }
+
+    fn one(self, rt: &ResourceType, version: &str, object: Value, revision: u64) -> Value {
+        match self {
+            Shape::Full => object,
+            Shape::Table(include) => table::table(rt, version, &[object], revision, include),
+            Shape::Metadata => metadata_only(&object),
+        }
+    }
+
+    fn list(self, rt: &ResourceType, version: &str, items: Vec<Value>, revision: u64) -> Value {
+        match self {
+            Shape::Full => json!({
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version(version),
+                "metadata": {"resourceVersion": revision.to_string()},
+                "items": items,
+            }),
+            Shape::Table(include) => table::table(rt, version, &items, revision, include),
+            Shape::Metadata => json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": revision.to_string()},
+                "items": items.iter().map(metadata_only).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
+
+fn metadata_only(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object["metadata"],
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -457,7 +512,7 @@ async fn resource_request(
     }
     let namespace = target.namespace.as_deref();
     let version = target.version.as_str();
-    let table = wants_table(headers).then(|| Include::parse(query.get("includeObject")));
+    let shape = Shape::of(headers, query);
     let selector = match Selector::parse(query.get("labelSelector"), query.get("fieldSelector")) {
         Ok(selector) => selector,
         Err(e) => return error_response(&e),
@@ -477,13 +532,7 @@ async fn resource_request(
                 let store = shared.store();
                 (store.get(&rt, version, namespace, &name), store.revision())
             };
-            found.map(|object| match table {
-                Some(include) => (
-                    200,
-                    table::table(&rt, version, &[object], revision, include),
-                ),
-                None => (200, object),
-            })
+            found.map(|object| (200, shape.one(&rt, version, object, revision)))
         }
         Verb::List => {
             let (items, revision) = {
@@ -493,18 +542,7 @@ async fn resource_request(
                     store.revision(),
                 )
             };
-            Ok(match table {
-                Some(include) => (200, table::table(&rt, version, &items, revision, include)),
-                None => (
-                    200,
-                    json!({
-                        "kind": rt.list_kind,
-                        "apiVersion": rt.api_version(version),
-                        "metadata": {"resourceVersion": revision.to_string()},
-                        "items": items,
-                    }),
-                ),
-            })
+            Ok((200, shape.list(&rt, version, items, revision)))
         }
         Verb::Watch => {
             let start = match watch_start(query) {
@@ -524,7 +562,7 @@ async fn resource_request(
                     .and_then(|t| t.parse().ok())
                     .map(Duration::from_secs)
                     .unwrap_or(Duration::from_secs(1800)),
-                table,
+                shape,
             };
             return watch_response(shared.clone(), spec);
         }
@@ -646,17 +684,14 @@ struct WatchSpec {
     start: Start,
     bookmarks: bool,
     timeout: Duration,
-    table: Option<Include>,
+    shape: Shape,
 }
 
 impl WatchSpec {
     fn render(&self, object: &Value, revision: u64) -> Value {
         let mut object = object.clone();
         object["apiVersion"] = json!(self.rt.api_version(&self.version));
-        match self.table {
-            Some(include) => table::table(&self.rt, &self.version, &[object], revision, include),
-            None => object,
-        }
+        self.shape.one(&self.rt, &self.version, object, revision)
     }
 
     fn in_scope(&self, object: &Value) -> bool {
