@@ -49,12 +49,9 @@ fn get_json(kubectl: &Kubectl, args: &[&str]) -> Result<Value> {
     serde_json::from_str(&out).context("kubectl -o json printed JSON")
 }
 
-/// `kubectl create -f` of a configmap with `a: "1"` (the `kubectl create
-/// configmap` generator sends protobuf, which the server does not speak).
+/// `kubectl create configmap NAME --from-literal=a=1` (sent as protobuf).
 fn create_configmap(kubectl: &Kubectl, name: &str) -> Result<()> {
-    let manifest =
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n");
-    kubectl.with_stdin(&["create"], &manifest)?.ok()?;
+    kubectl.ok(&["create", "configmap", name, "--from-literal=a=1"])?;
     Ok(())
 }
 
@@ -610,6 +607,41 @@ fn the_kubelet_stand_in_rolls_out_only_the_workloads_it_is_allowed_to() -> Resul
     let db = get_json(&kubectl, &["deployment", "db"])?;
     assert_eq!(db["status"]["readyReplicas"], 2);
     assert_eq!(db["status"]["observedGeneration"], 1);
+    Ok(())
+}
+
+#[test]
+fn kubectl_create_generators_work_though_they_send_protobuf() -> Result<()> {
+    let server = KubeApiServer::start()?;
+    let Some(kubectl) = Kubectl::new(&server)? else {
+        return Ok(());
+    };
+    kubectl.ok(&["create", "namespace", "team"])?;
+    kubectl.ok(&[
+        "create",
+        "-n",
+        "team",
+        "secret",
+        "generic",
+        "token",
+        "--from-literal=key=s3cret",
+    ])?;
+    kubectl.ok(&["create", "-n", "team", "serviceaccount", "runner"])?;
+    create_configmap(&kubectl, "settings")?;
+    let secret = get_json(&kubectl, &["-n", "team", "secret", "token"])?;
+    assert_eq!(secret["data"]["key"], "czNjcmV0");
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(
+        get_json(&kubectl, &["configmap", "settings"])?["data"],
+        json!({"a": "1"})
+    );
+    kubectl.ok(&["get", "-n", "team", "serviceaccount", "runner"])?;
+    let deployment = kubectl.run(&["create", "deployment", "web", "--image=busybox"])?;
+    assert!(!deployment.success());
+    assert!(
+        deployment.stderr.contains("send application/json"),
+        "{deployment}"
+    );
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::faults::{FaultKind, Faults, RequestRecord, Verb};
 use super::openapi;
+use super::protobuf::{self, ProtobufError};
 use super::resources::{version_priority, ResourceType};
 use super::select::Selector;
 use super::store::{DeleteOptions, Event, EventKind, Part, PatchKind, Store, WriteOptions};
@@ -371,10 +372,11 @@ fn group_document(name: &str, versions: &[String]) -> Value {
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
-    if body.starts_with(b"k8s\0") {
-        return Err(ApiError::UnsupportedMediaType(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
-        ));
+    if body.starts_with(protobuf::MAGIC) {
+        return protobuf::decode(body).map_err(|e| match e {
+            ProtobufError::Malformed => ApiError::BadRequest(e.to_string()),
+            ProtobufError::UnsupportedKind(_) => ApiError::UnsupportedMediaType(e.to_string()),
+        });
     }
     if body.is_empty() {
         return Err(ApiError::BadRequest("the request body is empty".into()));

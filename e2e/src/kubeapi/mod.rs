@@ -25,7 +25,8 @@
 //! admission (every request is allowed); schema validation and pruning of
 //! unknown fields; version conversion beyond rewriting apiVersion;
 //! scheduling, pods that run, controllers other than the garbage collector;
-//! protobuf and CBOR; pagination (a `limit` is ignored: every list is one
+//! protobuf and CBOR (except the protobuf bodies of `kubectl create
+//! namespace|configmap|secret|serviceaccount`; answers are always JSON); pagination (a `limit` is ignored: every list is one
 //! page); OpenAPI schemas (`/openapi/v3` lists only the PATCH operations
 //! kubectl checks for server-side field validation; `/openapi/v2` is 404). In server-side apply lists are atomic (as in
 //! a CRD schema without list-type markers), and core and events.k8s.io
@@ -40,6 +41,7 @@ mod kubectl;
 mod kubelet;
 mod openapi;
 mod patch;
+mod protobuf;
 mod resources;
 mod select;
 mod store;

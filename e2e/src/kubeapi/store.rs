@@ -463,6 +463,12 @@ impl Store {
         if rt.group.is_empty() && rt.plural == "namespaces" {
             object["status"] = json!({"phase": "Active"});
         }
+        if rt.group.is_empty()
+            && rt.plural == "secrets"
+            && object["type"].as_str().unwrap_or("").is_empty()
+        {
+            object["type"] = json!("Opaque");
+        }
         if rt.group == "apiextensions.k8s.io" {
             let registered =
                 resources::from_crd(&object).map_err(|message| invalid(rt, &name, message))?;
