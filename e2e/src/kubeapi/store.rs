@@ -1274,3 +1274,260 @@ fn crd_status(crd: &Value, registered: &ResourceType) -> Value {
         ],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(manager: &str) -> WriteOptions {
+        WriteOptions {
+            manager: manager.to_string(),
+            force: false,
+            dry_run: false,
+        }
+    }
+
+    fn configmaps(store: &Store) -> ResourceType {
+        store
+            .resolve("", "v1", "configmaps")
+            .expect("configmaps are built in")
+    }
+
+    fn configmap(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}})
+    }
+
+    #[test]
+    fn a_put_with_a_stale_resource_version_conflicts_and_a_fresh_one_wins() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let created = store
+            .create(&rt, "v1", Some("default"), configmap("c"), &options("test"))
+            .expect("created");
+        let mut first = created.clone();
+        first["data"]["a"] = json!("2");
+        store
+            .replace(
+                &rt,
+                "v1",
+                Some("default"),
+                "c",
+                first,
+                Part::Main,
+                &options("test"),
+            )
+            .expect("a fresh update");
+        let mut stale = created;
+        stale["data"]["a"] = json!("3");
+        let error = store
+            .replace(
+                &rt,
+                "v1",
+                Some("default"),
+                "c",
+                stale,
+                Part::Main,
+                &options("test"),
+            )
+            .expect_err("a stale update");
+        assert_eq!(error.code(), 409);
+        assert_eq!(error.reason(), "Conflict");
+    }
+
+    #[test]
+    fn resource_versions_increase_and_a_no_op_write_keeps_them() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let a = store
+            .create(&rt, "v1", Some("default"), configmap("a"), &options("test"))
+            .expect("created");
+        let b = store
+            .create(&rt, "v1", Some("default"), configmap("b"), &options("test"))
+            .expect("created");
+        let rv = |o: &Value| {
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .parse::<u64>()
+                .unwrap_or(0)
+        };
+        assert!(rv(&b) > rv(&a));
+        let same = store
+            .patch(
+                &rt,
+                "v1",
+                Some("default"),
+                "a",
+                PatchKind::Merge,
+                &json!({"data": {"a": "1"}}),
+                Part::Main,
+                &options("test"),
+            )
+            .expect("patched");
+        assert_eq!(rv(&same), rv(&a));
+    }
+
+    #[test]
+    fn generate_name_makes_a_fresh_name_and_a_missing_namespace_is_not_found() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let body = json!({"metadata": {"generateName": "run-"}, "data": {}});
+        let created = store
+            .create(&rt, "v1", Some("default"), body.clone(), &options("test"))
+            .expect("created");
+        let name = created["metadata"]["name"].as_str().unwrap_or("");
+        assert!(name.starts_with("run-") && name.len() == 9, "{name}");
+        let error = store
+            .create(&rt, "v1", Some("nowhere"), body, &options("test"))
+            .expect_err("no such namespace");
+        assert_eq!(error.code(), 404);
+    }
+
+    #[test]
+    fn a_finalizer_holds_a_deleted_object_until_it_is_removed() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let mut held = configmap("held");
+        held["metadata"]["finalizers"] = json!(["test/hold"]);
+        store
+            .create(&rt, "v1", Some("default"), held, &options("test"))
+            .expect("created");
+        let marked = store
+            .delete(
+                &rt,
+                "v1",
+                Some("default"),
+                "held",
+                &DeleteOptions::default(),
+            )
+            .expect("marked");
+        assert!(!marked["metadata"]["deletionTimestamp"].is_null());
+        assert!(store.get(&rt, "v1", Some("default"), "held").is_ok());
+        store
+            .patch(
+                &rt,
+                "v1",
+                Some("default"),
+                "held",
+                PatchKind::Merge,
+                &json!({"metadata": {"finalizers": null}}),
+                Part::Main,
+                &options("test"),
+            )
+            .expect("finalizer removed");
+        assert_eq!(
+            store
+                .get(&rt, "v1", Some("default"), "held")
+                .map_err(|e| e.code()),
+            Err(404)
+        );
+    }
+
+    #[test]
+    fn deleting_an_owner_collects_its_dependents_and_spares_the_rest() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let owner = store
+            .create(
+                &rt,
+                "v1",
+                Some("default"),
+                configmap("owner"),
+                &options("test"),
+            )
+            .expect("created");
+        let mut dependent = configmap("dependent");
+        dependent["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"],
+        }]);
+        store
+            .create(&rt, "v1", Some("default"), dependent, &options("test"))
+            .expect("created");
+        store
+            .create(
+                &rt,
+                "v1",
+                Some("default"),
+                configmap("bystander"),
+                &options("test"),
+            )
+            .expect("created");
+        store
+            .delete(
+                &rt,
+                "v1",
+                Some("default"),
+                "owner",
+                &DeleteOptions::default(),
+            )
+            .expect("deleted");
+        let left: Vec<String> = store
+            .list(&rt, "v1", Some("default"), &Selector::default())
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(left, ["bystander"]);
+    }
+
+    #[test]
+    fn a_crd_registers_its_resource_and_status_writes_go_through_the_subresource() {
+        let mut store = Store::new();
+        let crds = store
+            .resolve("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .expect("CRDs are built in");
+        let text = std::fs::read_to_string(crate::workspace_root().join("crds/stack.yaml"))
+            .expect("the CRD file");
+        let crd: Value = serde_saphyr::from_str(&text).expect("yaml");
+        store
+            .create(&crds, "v1", None, crd, &options("test"))
+            .expect("the CRD is created");
+        let stacks = store
+            .resolve("stackd.dev", "v1alpha1", "stacks")
+            .expect("stacks are served");
+        let stack = json!({"apiVersion": "stackd.dev/v1alpha1", "kind": "Stack", "metadata": {"name": "s"},
+                           "spec": {"compose": {}}, "status": {"serviceCount": 1}});
+        let created = store
+            .create(
+                &stacks,
+                "v1alpha1",
+                Some("default"),
+                stack,
+                &options("test"),
+            )
+            .expect("created");
+        assert!(created["status"].is_null(), "status is dropped on create");
+        assert_eq!(created["spec"]["prune"], true, "schema defaults apply");
+        let updated = store
+            .patch(
+                &stacks,
+                "v1alpha1",
+                Some("default"),
+                "s",
+                PatchKind::Merge,
+                &json!({"status": {"serviceCount": 2}, "spec": {"suspend": true}}),
+                Part::Status,
+                &options("test"),
+            )
+            .expect("status patched");
+        assert_eq!(updated["status"]["serviceCount"], 2);
+        assert_eq!(updated["spec"]["suspend"], false);
+        assert_eq!(updated["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn a_watch_from_a_forgotten_resource_version_is_expired() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let from = store.revision();
+        store
+            .create(&rt, "v1", Some("default"), configmap("a"), &options("test"))
+            .expect("created");
+        assert_eq!(store.events_after(from).map(|e| e.len()), Ok(1));
+        store.forget_history();
+        assert_eq!(
+            store.events_after(from).map_err(|e| e.code()).err(),
+            Some(410)
+        );
+        assert_eq!(store.events_after(store.revision()).map(|e| e.len()), Ok(0));
+    }
+}
