@@ -607,6 +607,13 @@ fn the_kubelet_stand_in_rolls_out_only_the_workloads_it_is_allowed_to() -> Resul
     let db = get_json(&kubectl, &["deployment", "db"])?;
     assert_eq!(db["status"]["readyReplicas"], 2);
     assert_eq!(db["status"]["observedGeneration"], 1);
+    kubectl.ok(&["scale", "deployment/web", "--replicas=4"])?;
+    let rollout = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=20s"])?;
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
+    let web = get_json(&kubectl, &["deployment", "web"])?;
+    assert_eq!(web["spec"]["replicas"], 4);
+    assert_eq!(web["metadata"]["generation"], 2);
+    assert_eq!(web["status"]["readyReplicas"], 4);
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::faults::{FaultKind, Faults, RequestRecord, Verb};
 use super::openapi;
+use super::patch;
 use super::protobuf::{self, ProtobufError};
 use super::resources::{version_priority, ResourceType};
 use super::select::Selector;
@@ -480,9 +481,16 @@ async fn resource_request(
     if target.namespace.is_some() && !rt.namespaced {
         return error_response(&ApiError::no_such_path());
     }
+    let scalable = matches!(
+        rt.plural.as_str(),
+        "deployments" | "statefulsets" | "replicasets"
+    );
     let part = match target.subresource.as_deref() {
         None => Part::Main,
         Some("status") if rt.status_subresource => Part::Status,
+        Some("scale") if scalable => {
+            return scale_request(shared, method, &rt, &target, query, headers, body, record);
+        }
         Some(_) => return error_response(&ApiError::no_such_path()),
     };
     let watch = query.flag("watch") && query.get("watch").is_some();
@@ -579,28 +587,20 @@ async fn resource_request(
                 .map(|o| (200, o))
         }),
         Verb::Patch => {
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            let kind = match content_type.split(';').next().unwrap_or("").trim() {
-                "application/merge-patch+json" => Some(PatchKind::Merge),
-                "application/json-patch+json" => Some(PatchKind::Json),
-                "application/strategic-merge-patch+json" => Some(PatchKind::Strategic),
-                "application/apply-patch+yaml" => Some(PatchKind::Apply),
-                _ => None,
-            };
+            let kind = patch_kind(headers);
             match kind {
-                None => Err(ApiError::UnsupportedMediaType(format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
-                ))),
-                Some(PatchKind::Apply) if query.get("fieldManager").is_none() => Err(ApiError::BadRequest(
-                    "PATCH requests with apply content type must specify a fieldManager".into(),
-                )),
-                Some(kind) => parse_body(body).and_then(|patch| {
+                Err(e) => Err(e),
+                Ok(PatchKind::Apply) if query.get("fieldManager").is_none() => {
+                    Err(ApiError::BadRequest(
+                        "PATCH requests with apply content type must specify a fieldManager".into(),
+                    ))
+                }
+                Ok(kind) => parse_body(body).and_then(|patch| {
                     let existed = shared.store().get(&rt, version, namespace, &name).is_ok();
                     shared
-                        .write(|s| s.patch(&rt, version, namespace, &name, kind, &patch, part, &options))
+                        .write(|s| {
+                            s.patch(&rt, version, namespace, &name, kind, &patch, part, &options)
+                        })
                         .map(|o| (if existed { 200 } else { 201 }, o))
                 }),
             }
@@ -642,6 +642,77 @@ async fn resource_request(
     };
     match result {
         Ok((code, value)) => json_response(code, &value),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match content_type.split(';').next().unwrap_or("").trim() {
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+        ))),
+    }
+}
+
+/// GET, PUT and PATCH of `/scale` (what `kubectl scale` uses).
+#[allow(clippy::too_many_arguments)]
+fn scale_request(
+    shared: &Arc<Shared>,
+    method: &Method,
+    rt: &ResourceType,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+    record: &mut RequestRecord,
+) -> Response {
+    let name = target.name.clone().unwrap_or_default();
+    let namespace = target.namespace.as_deref();
+    let options = WriteOptions {
+        manager: query
+            .get("fieldManager")
+            .map(str::to_string)
+            .unwrap_or_else(|| default_manager(headers)),
+        force: false,
+        dry_run: query.get("dryRun") == Some("All"),
+    };
+    let verb = match *method {
+        Method::GET => Verb::Get,
+        Method::PUT => Verb::Update,
+        Method::PATCH => Verb::Patch,
+        _ => return error_response(&ApiError::MethodNotAllowed),
+    };
+    record.verb = Some(verb);
+    let result = match verb {
+        Verb::Get => shared.store().scale(rt, namespace, &name),
+        Verb::Update => parse_body(body).and_then(|scale| {
+            shared.write(|s| s.write_scale(rt, namespace, &name, &scale, &options))
+        }),
+        _ => patch_kind(headers).and_then(|kind| {
+            let patch = parse_body(body)?;
+            shared.write(|s| {
+                let mut scale = s.scale(rt, namespace, &name)?;
+                match kind {
+                    PatchKind::Json => patch::json_patch(&mut scale, &patch)
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                    PatchKind::Strategic => patch::strategic_merge_patch(&mut scale, &patch)
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                    PatchKind::Merge | PatchKind::Apply => patch::merge_patch(&mut scale, &patch),
+                }
+                s.write_scale(rt, namespace, &name, &scale, &options)
+            })
+        }),
+    };
+    match result {
+        Ok(scale) => json_response(200, &scale),
         Err(e) => error_response(&e),
     }
 }

@@ -842,6 +842,79 @@ impl Store {
         }
     }
 
+    /// The `autoscaling/v1` Scale of a Deployment, StatefulSet or ReplicaSet.
+    pub fn scale(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self
+            .stored(rt, namespace.unwrap_or(""), name)
+            .ok_or_else(|| ApiError::object_not_found(&rt.group, &rt.plural, name))?;
+        let selector: Vec<String> = object["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let meta = &object["metadata"];
+        Ok(json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+                "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+            },
+            "spec": {"replicas": object["spec"]["replicas"].as_i64().unwrap_or(1)},
+            "status": {
+                "replicas": object["status"]["replicas"].as_i64().unwrap_or(0),
+                "selector": selector.join(","),
+            },
+        }))
+    }
+
+    /// Writes `spec.replicas` of a Scale back to its object.
+    pub fn write_scale(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        scale: &Value,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let replicas = scale["spec"]["replicas"]
+            .as_i64()
+            .ok_or_else(|| ApiError::Invalid {
+                kind: "Scale".into(),
+                name: name.to_string(),
+                field: "spec.replicas".into(),
+                message: "Required value".into(),
+            })?;
+        let mut patch = json!({"spec": {"replicas": replicas}});
+        if let Some(rv) = scale["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|v| !v.is_empty())
+        {
+            patch["metadata"] = json!({"resourceVersion": rv});
+        }
+        let version = rt.preferred_version().to_string();
+        self.patch(
+            rt,
+            &version,
+            namespace,
+            name,
+            PatchKind::Merge,
+            &patch,
+            Part::Main,
+            options,
+        )?;
+        self.scale(rt, namespace, name)
+    }
+
     /// DELETE: gone at once, or marked with a deletionTimestamp while
     /// finalizers remain. Answers the object, or a success Status.
     pub fn delete(
