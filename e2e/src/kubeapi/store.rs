@@ -128,6 +128,7 @@ pub struct Store {
     events: VecDeque<Event>,
     forgotten_through: u64,
     seed: u64,
+    next_cluster_ip: u32,
 }
 
 impl Default for Store {
@@ -151,6 +152,7 @@ impl Store {
             events: VecDeque::new(),
             forgotten_through: 0,
             seed,
+            next_cluster_ip: 0,
         };
         let namespaces = store.types[0].clone();
         let system = WriteOptions {
@@ -469,12 +471,49 @@ impl Store {
         {
             object["type"] = json!("Opaque");
         }
+        if rt.group.is_empty() && rt.plural == "services" {
+            self.default_service(&mut object);
+        }
         if rt.group == "apiextensions.k8s.io" {
             let registered =
                 resources::from_crd(&object).map_err(|message| invalid(rt, &name, message))?;
             object["status"] = crd_status(&object, &registered);
         }
         Ok(object)
+    }
+
+    /// What the real server fills into a new Service: its type, a cluster
+    /// IP from 10.96.0.0/16 (unless headless), and each port's protocol and
+    /// target port.
+    fn default_service(&mut self, service: &mut Value) {
+        if !service["spec"].is_object() {
+            service["spec"] = json!({});
+        }
+        let spec = &mut service["spec"];
+        if spec["type"].as_str().unwrap_or("").is_empty() {
+            spec["type"] = json!("ClusterIP");
+        }
+        if spec["clusterIP"].as_str().unwrap_or("").is_empty() && spec["type"] != "ExternalName" {
+            self.next_cluster_ip += 1;
+            let n = self.next_cluster_ip;
+            spec["clusterIP"] = json!(format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff));
+        }
+        if spec["clusterIPs"].is_null() && spec["clusterIP"].is_string() {
+            spec["clusterIPs"] = json!([spec["clusterIP"]]);
+        }
+        if spec["sessionAffinity"].is_null() {
+            spec["sessionAffinity"] = json!("None");
+        }
+        if let Some(ports) = spec["ports"].as_array_mut() {
+            for port in ports {
+                if port["protocol"].is_null() {
+                    port["protocol"] = json!("TCP");
+                }
+                if port["targetPort"].is_null() {
+                    port["targetPort"] = port["port"].clone();
+                }
+            }
+        }
     }
 
     fn insert(
