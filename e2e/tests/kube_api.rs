@@ -515,6 +515,13 @@ fn a_watch_from_a_resource_version_sees_the_changes_after_it() -> Result<()> {
         |events| !events.is_empty(),
     )?;
     assert_eq!(selected[0]["type"], "MODIFIED");
+    let named = watch_events(
+        &server,
+        &format!("/api/v1/namespaces/default/configmaps/before?watch=true&resourceVersion={from}"),
+        |events| !events.is_empty(),
+    )?;
+    assert_eq!(named[0]["type"], "MODIFIED");
+    assert_eq!(named[0]["object"]["metadata"]["name"], "before");
     server.forget_history();
     let gone = watch_events(
         &server,

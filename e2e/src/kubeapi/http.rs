@@ -495,6 +495,7 @@ async fn resource_request(
     };
     let watch = query.flag("watch") && query.get("watch").is_some();
     let verb = match (method.clone(), target.name.is_some()) {
+        (Method::GET, true) if watch => Verb::Watch,
         (Method::GET, true) => Verb::Get,
         (Method::GET, false) if watch => Verb::Watch,
         (Method::GET, false) => Verb::List,
@@ -523,7 +524,13 @@ async fn resource_request(
     let namespace = target.namespace.as_deref();
     let version = target.version.as_str();
     let shape = Shape::of(headers, query);
-    let selector = match Selector::parse(query.get("labelSelector"), query.get("fieldSelector")) {
+    // A watch on a named object is a watch of the collection for that name.
+    let field_selector = match (verb, target.name.as_deref(), query.get("fieldSelector")) {
+        (Verb::Watch, Some(name), Some(fields)) => Some(format!("{fields},metadata.name={name}")),
+        (Verb::Watch, Some(name), None) => Some(format!("metadata.name={name}")),
+        (_, _, fields) => fields.map(str::to_string),
+    };
+    let selector = match Selector::parse(query.get("labelSelector"), field_selector.as_deref()) {
         Ok(selector) => selector,
         Err(e) => return error_response(&e),
     };

@@ -505,7 +505,7 @@ impl Store {
             spec["sessionAffinity"] = json!("None");
         }
         if let Some(ports) = spec["ports"].as_array_mut() {
-            for port in ports {
+            for port in ports.iter_mut().filter(|p| p.is_object()) {
                 if port["protocol"].is_null() {
                     port["protocol"] = json!("TCP");
                 }
