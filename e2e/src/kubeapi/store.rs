@@ -1627,6 +1627,74 @@ mod tests {
     }
 
     #[test]
+    fn malformed_bodies_are_refused_or_stored_without_a_panic() {
+        let mut store = Store::new();
+        let services = store
+            .resolve("", "v1", "services")
+            .expect("services are built in");
+        let configmaps = configmaps(&store);
+        let bodies = [
+            json!("a string"),
+            json!({"metadata": "not a map"}),
+            json!({"metadata": {"name": 7}}),
+            json!({"metadata": {"name": "Bad_Name"}}),
+            json!({"metadata": {"name": "s", "labels": 3, "finalizers": "x", "ownerReferences": {}}}),
+            json!({"metadata": {"name": "p"}, "spec": {"ports": [1, "x", {"port": 80}]}}),
+            json!({"kind": "Pod", "metadata": {"name": "k"}}),
+        ];
+        for body in bodies {
+            let _ = store.create(
+                &services,
+                "v1",
+                Some("default"),
+                body.clone(),
+                &options("test"),
+            );
+            let _ = store.create(&configmaps, "v1", Some("default"), body, &options("test"));
+        }
+        store
+            .create(
+                &configmaps,
+                "v1",
+                Some("default"),
+                configmap("c"),
+                &options("test"),
+            )
+            .expect("created");
+        for (kind, patch) in [
+            (PatchKind::Merge, json!({"metadata": "x"})),
+            (PatchKind::Merge, json!(null)),
+            (
+                PatchKind::Json,
+                json!([{"op": "replace", "path": "", "value": 1}]),
+            ),
+            (
+                PatchKind::Json,
+                json!([{"op": "move", "from": "/nope", "path": "/x"}]),
+            ),
+            (PatchKind::Json, json!({"op": "add"})),
+            (PatchKind::Strategic, json!({"data": {"$patch": "delete"}})),
+            (
+                PatchKind::Apply,
+                json!({"metadata": {"name": "c"}, "data": [1]}),
+            ),
+            (PatchKind::Apply, json!({"metadata": {"name": "other"}})),
+        ] {
+            let _ = store.patch(
+                &configmaps,
+                "v1",
+                Some("default"),
+                "c",
+                kind,
+                &patch,
+                Part::Main,
+                &options("test"),
+            );
+        }
+        assert!(store.get(&configmaps, "v1", Some("default"), "c").is_ok());
+    }
+
+    #[test]
     fn a_watch_from_a_forgotten_resource_version_is_expired() {
         let mut store = Store::new();
         let rt = configmaps(&store);
