@@ -866,6 +866,15 @@ async fn kube_rs_controller_calls_work_against_the_server() -> Result<()> {
         Some(2),
         "the second publish patched the series"
     );
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let core = core.list(&ListParams::default()).await?;
+    assert_eq!(
+        core.items.len(),
+        1,
+        "core and events.k8s.io Events are one resource"
+    );
+    assert_eq!(core.items[0].message.as_deref(), Some("applied by a test"));
+    assert_eq!(core.items[0].involved_object.name.as_deref(), Some("web"));
 
     deployments.delete("web", &DeleteParams::default()).await?;
     let gone = deployments.get_opt("web").await?;

@@ -19,7 +19,7 @@ use super::patch;
 use super::protobuf::{self, ProtobufError};
 use super::resources::{version_priority, ResourceType};
 use super::select::Selector;
-use super::store::{DeleteOptions, Event, EventKind, Part, PatchKind, Store, WriteOptions};
+use super::store::{self, DeleteOptions, Event, EventKind, Part, PatchKind, Store, WriteOptions};
 use super::table::{self, Include};
 
 /// The state every request handler shares.
@@ -768,23 +768,24 @@ struct WatchSpec {
 }
 
 impl WatchSpec {
-    fn render(&self, object: &Value, revision: u64) -> Value {
-        let mut object = object.clone();
-        object["apiVersion"] = json!(self.rt.api_version(&self.version));
+    fn render(&self, stored: &Value, revision: u64) -> Value {
+        let object = store::output(stored, &self.rt, &self.version);
         self.shape.one(&self.rt, &self.version, object, revision)
     }
 
-    fn in_scope(&self, object: &Value) -> bool {
+    fn in_scope(&self, stored: &Value) -> bool {
         self.namespace
             .as_deref()
-            .is_none_or(|ns| object["metadata"]["namespace"].as_str() == Some(ns))
-            && self.selector.matches(object)
+            .is_none_or(|ns| stored["metadata"]["namespace"].as_str() == Some(ns))
+            && self
+                .selector
+                .matches(&store::output(stored, &self.rt, &self.version))
     }
 
     /// What this watch reports of `event` (an object leaving the selection
     /// is a DELETED, one entering it an ADDED).
     fn visible(&self, event: &Event) -> Option<(&'static str, Value)> {
-        if event.group != self.rt.group || event.plural != self.rt.plural {
+        if (event.group.clone(), event.plural.clone()) != self.rt.storage_key() {
             return None;
         }
         let now = self.in_scope(&event.object);

@@ -8,19 +8,20 @@
 //! (namespaces, configmaps, secrets, services, serviceaccounts, PVCs, pods,
 //! endpoints, events, deployments, statefulsets, replicasets, daemonsets,
 //! jobs, networkpolicies, poddisruptionbudgets, RBAC roles and bindings,
-//! leases, events.k8s.io events, CRDs) and every resource a CRD registers
-//! (served versions, scope, names, status subresource, printer columns,
-//! schema defaults); get, list and watch with label (set-based too) and
-//! field selectors; watches from a resourceVersion with bookmarks,
-//! `sendInitialEvents` and 410 Gone once the history is forgotten; create
-//! (generateName), update with optimistic concurrency, merge, JSON and
-//! strategic merge patch, server-side apply with managedFields, conflicts
-//! and `force`; the status subresource; generation; finalizers and
-//! deletionTimestamp; the scale subresource of Deployments, StatefulSets and
-//! ReplicaSets (`kubectl scale`); garbage collection (background,
-//! foreground, orphan) through ownerReferences (and namespace deletion);
-//! server-side Table output; fault injection and a request log ([`Faults`]);
-//! and a kubelet stand-in that makes workloads ready ([`Kubelet`]).
+//! leases, events.k8s.io events (the same objects as core events), CRDs) and
+//! every resource a CRD registers (served versions, scope, names, status
+//! subresource, printer columns, schema defaults); get, list and watch with
+//! label (set-based too) and field selectors; watches from a resourceVersion
+//! with bookmarks, `sendInitialEvents` and 410 Gone once the history is
+//! forgotten; create (generateName), update with optimistic concurrency,
+//! merge, JSON and strategic merge patch, server-side apply with
+//! managedFields, conflicts and `force`; the status subresource; generation;
+//! finalizers and deletionTimestamp; the scale subresource of Deployments,
+//! StatefulSets and ReplicaSets (`kubectl scale`); garbage collection
+//! (background, foreground, orphan) through ownerReferences (and namespace
+//! deletion); server-side Table output; fault injection and a request log
+//! ([`Faults`]); and a kubelet stand-in that makes workloads ready
+//! ([`Kubelet`]).
 //!
 //! What it deliberately does not: authentication, authorization and
 //! admission (every request is allowed); schema validation and pruning of
@@ -31,12 +32,12 @@
 //! pagination (a `limit` is ignored: every list is one page); OpenAPI
 //! schemas (`/openapi/v3` lists only the PATCH operations kubectl checks for
 //! server-side field validation; `/openapi/v2` is 404). In server-side apply
-//! lists are atomic (as in a CRD schema without list-type markers), and core
-//! and events.k8s.io events are stored apart.
+//! lists are atomic (as in a CRD schema without list-type markers).
 
 mod apply;
 mod clock;
 mod error;
+mod events;
 mod faults;
 mod http;
 mod kubectl;

@@ -62,6 +62,21 @@ impl ResourceType {
         }
     }
 
+    /// The (group, plural) objects are stored under: events.k8s.io Events
+    /// share the core Events' storage.
+    pub fn storage_key(&self) -> (String, String) {
+        if self.is_events_v1() {
+            (String::new(), "events".to_string())
+        } else {
+            (self.group.clone(), self.plural.clone())
+        }
+    }
+
+    /// True for events.k8s.io Events (served converted from core Events).
+    pub fn is_events_v1(&self) -> bool {
+        self.group == "events.k8s.io" && self.plural == "events"
+    }
+
     /// The version objects are stored and listed in by default.
     pub fn preferred_version(&self) -> &str {
         self.versions.first().map(String::as_str).unwrap_or("v1")

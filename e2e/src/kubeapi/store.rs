@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::apply::{self, Writer};
 use super::clock;
 use super::error::{qualified, ApiError};
+use super::events;
 use super::patch::{self, PatchError};
 use super::resources::{self, ResourceType};
 use super::select::Selector;
@@ -208,7 +209,7 @@ impl Store {
     }
 
     fn bucket(&self, rt: &ResourceType) -> Option<&BTreeMap<Key, Value>> {
-        self.objects.get(&(rt.group.clone(), rt.plural.clone()))
+        self.objects.get(&rt.storage_key())
     }
 
     fn stored(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<&Value> {
@@ -242,8 +243,8 @@ impl Store {
                 bucket
                     .iter()
                     .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
-                    .filter(|(_, obj)| selector.matches(obj))
                     .map(|(_, obj)| output(obj, rt, version))
+                    .filter(|obj| selector.matches(obj))
                     .collect()
             })
             .unwrap_or_default()
@@ -284,8 +285,8 @@ impl Store {
         let revision = self.revision;
         self.events.push_back(Event {
             revision,
-            group: rt.group.clone(),
-            plural: rt.plural.clone(),
+            group: rt.storage_key().0,
+            plural: rt.storage_key().1,
             kind,
             object,
             previous,
@@ -362,7 +363,7 @@ impl Store {
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let namespace = self.namespace_of(rt, url_namespace, &body)?;
-        let mut object = self.prepare_new(rt, version, &namespace, body)?;
+        let mut object = self.prepare_new(rt, version, &namespace, input(body, rt))?;
         let writer = Writer {
             manager: &options.manager,
             api_version: &rt.api_version(version),
@@ -537,7 +538,7 @@ impl Store {
         let revision = self.next_revision();
         object["metadata"]["resourceVersion"] = json!(revision.to_string());
         self.objects
-            .entry((rt.group.clone(), rt.plural.clone()))
+            .entry(rt.storage_key())
             .or_default()
             .insert((namespace, name), object.clone());
         self.record(rt, EventKind::Added, object.clone(), None);
@@ -586,6 +587,7 @@ impl Store {
         part: Part,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
+        let incoming = input(incoming, rt);
         let name = existing["metadata"]["name"]
             .as_str()
             .unwrap_or("")
@@ -728,7 +730,7 @@ impl Store {
             .unwrap_or("")
             .to_string();
         self.objects
-            .entry((rt.group.clone(), rt.plural.clone()))
+            .entry(rt.storage_key())
             .or_default()
             .insert((namespace.clone(), name.clone()), new.clone());
         self.record(rt, EventKind::Modified, new.clone(), Some(old.clone()));
@@ -834,7 +836,7 @@ impl Store {
         let namespace = self.namespace_of(rt, url_namespace, body)?;
         let config = match part {
             Part::Main => {
-                let mut config = body.clone();
+                let mut config = input(body.clone(), rt);
                 if rt.status_subresource {
                     if let Some(map) = config.as_object_mut() {
                         map.remove("status");
@@ -1113,7 +1115,7 @@ impl Store {
     ) -> Option<Value> {
         let mut gone = self
             .objects
-            .get_mut(&(rt.group.clone(), rt.plural.clone()))?
+            .get_mut(&rt.storage_key())?
             .remove(&(namespace.to_string(), name.to_string()))?;
         let revision = self.next_revision();
         gone["metadata"]["resourceVersion"] = json!(revision.to_string());
@@ -1321,11 +1323,25 @@ fn spec_of(object: &Value) -> Value {
     spec
 }
 
-/// An object as served at `version` (CRD versions convert with strategy None).
-fn output(object: &Value, rt: &ResourceType, version: &str) -> Value {
-    let mut out = object.clone();
+/// An object as served at `version` (CRD versions convert with strategy
+/// None; events.k8s.io Events convert from the stored core form).
+pub fn output(object: &Value, rt: &ResourceType, version: &str) -> Value {
+    let mut out = if rt.is_events_v1() {
+        events::to_events_v1(object)
+    } else {
+        object.clone()
+    };
     out["apiVersion"] = json!(rt.api_version(version));
     out
+}
+
+/// A body in the stored form (events.k8s.io Events become core Events).
+fn input(body: Value, rt: &ResourceType) -> Value {
+    if rt.is_events_v1() && body.is_object() {
+        events::to_core(&body)
+    } else {
+        body
+    }
 }
 
 fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
