@@ -881,3 +881,49 @@ async fn kube_rs_controller_calls_work_against_the_server() -> Result<()> {
     assert!(gone.is_none());
     Ok(())
 }
+
+#[test]
+fn the_stackd_kube_apiserver_binary_serves_kubectl_until_it_is_stopped() -> Result<()> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let Some(kubectl) = stackd_e2e::kubeapi::kubectl_bin()? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_stackd-kube-apiserver"))
+        .args(["--listen", "127.0.0.1:0", "--kubelet", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdout = server.stdout.take().context("the server's stdout")?;
+    let mut url = Vec::new();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte)? == 1 && byte[0] != b'\n' {
+        url.push(byte[0]);
+    }
+    let url = String::from_utf8(url)?;
+    let result = (|| -> Result<()> {
+        ensure!(url.starts_with("http://127.0.0.1:"), "printed {url:?}");
+        let run = stackd_e2e::run(
+            {
+                let mut c = Command::new(&kubectl);
+                c.arg("--kubeconfig")
+                    .arg(&kubeconfig)
+                    .arg("--cache-dir")
+                    .arg(dir.path().join("cache"))
+                    .args(["get", "namespaces", "-o", "name"]);
+                c
+            },
+            DEADLINE,
+        )?
+        .ok()?;
+        assert!(run.stdout.contains("namespace/default"), "{run}");
+        Ok(())
+    })();
+    server.kill()?;
+    server.wait()?;
+    result
+}
