@@ -266,7 +266,7 @@ fn a_dependent_with_an_owner_reference_is_collected_with_its_owner() -> Result<(
          ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unowned\ndata:\n  a: b\n"
     );
     kubectl
-        .with_stdin(&["apply", "--server-side"], &dependents)?
+        .with_manifest(&["apply", "--server-side"], &dependents)?
         .ok()?;
     kubectl.ok(&["delete", "stack", "agents"])?;
     let left = kubectl.ok(&["get", "configmaps", "-o", "name"])?;
@@ -294,7 +294,7 @@ fn foreground_deletion_removes_dependents_first_and_orphaning_keeps_them() -> Re
         .context("a uid")?
         .to_string();
     kubectl
-        .with_stdin(&["apply", "--server-side"], &owned_by(&uid, "held", true))?
+        .with_manifest(&["apply", "--server-side"], &owned_by(&uid, "held", true))?
         .ok()?;
     kubectl.ok(&[
         "delete",
@@ -328,7 +328,7 @@ fn foreground_deletion_removes_dependents_first_and_orphaning_keeps_them() -> Re
         .context("a uid")?
         .to_string();
     kubectl
-        .with_stdin(&["apply", "--server-side"], &owned_by(&uid, "kept", false))?
+        .with_manifest(&["apply", "--server-side"], &owned_by(&uid, "kept", false))?
         .ok()?;
     kubectl.ok(&["delete", "stack", "agents", "--cascade=orphan"])?;
     let kept = get_json(&kubectl, &["configmap", "kept"])?;
@@ -346,12 +346,12 @@ fn two_field_managers_applying_different_values_conflict_and_force_wins() -> Res
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  key: {value}\n  other: x\n")
     };
     kubectl
-        .with_stdin(
+        .with_manifest(
             &["apply", "--server-side", "--field-manager=first"],
             &config("one"),
         )?
         .ok()?;
-    let conflict = kubectl.with_stdin(
+    let conflict = kubectl.with_manifest(
         &["apply", "--server-side", "--field-manager=second"],
         &config("two"),
     )?;
@@ -364,7 +364,7 @@ fn two_field_managers_applying_different_values_conflict_and_force_wins() -> Res
     let status = server.requests().last().map(|r| r.status);
     assert_eq!(status, Some(409));
     kubectl
-        .with_stdin(
+        .with_manifest(
             &[
                 "apply",
                 "--server-side",
@@ -383,7 +383,7 @@ fn two_field_managers_applying_different_values_conflict_and_force_wins() -> Res
     assert_eq!(managers, ["first", "second"], "both still own .data.other");
     let dropped = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  key: two\n";
     kubectl
-        .with_stdin(
+        .with_manifest(
             &["apply", "--server-side", "--field-manager=second"],
             dropped,
         )?
@@ -391,7 +391,7 @@ fn two_field_managers_applying_different_values_conflict_and_force_wins() -> Res
     let cm = get_json(&kubectl, &["configmap", "shared"])?;
     assert_eq!(cm["data"]["other"], "x", "first still owns .data.other");
     kubectl
-        .with_stdin(
+        .with_manifest(
             &["apply", "--server-side", "--field-manager=first"],
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n",
         )?
@@ -422,7 +422,7 @@ fn kubectl_replace_with_a_stale_resource_version_is_a_conflict() -> Result<()> {
     ])?;
     let mut edited = stale.clone();
     edited["data"]["a"] = json!("3");
-    let replace = kubectl.with_stdin(&["replace"], &edited.to_string())?;
+    let replace = kubectl.with_manifest(&["replace"], &edited.to_string())?;
     assert!(!replace.success(), "{replace}");
     assert!(
         replace.stderr.contains("the object has been modified"),
@@ -431,7 +431,9 @@ fn kubectl_replace_with_a_stale_resource_version_is_a_conflict() -> Result<()> {
     assert_eq!(server.requests().last().map(|r| r.status), Some(409));
     let mut fresh = get_json(&kubectl, &["configmap", "settings"])?;
     fresh["data"]["a"] = json!("3");
-    kubectl.with_stdin(&["replace"], &fresh.to_string())?.ok()?;
+    kubectl
+        .with_manifest(&["replace"], &fresh.to_string())?
+        .ok()?;
     assert_eq!(
         get_json(&kubectl, &["configmap", "settings"])?["data"]["a"],
         "3"
@@ -591,7 +593,7 @@ fn the_kubelet_stand_in_rolls_out_only_the_workloads_it_is_allowed_to() -> Resul
     let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: main\n        image: busybox\n";
     let manifests = format!("{}---\n{}---\n{job}", deployment("web"), deployment("db"));
     kubectl
-        .with_stdin(&["apply", "--server-side"], &manifests)?
+        .with_manifest(&["apply", "--server-side"], &manifests)?
         .ok()?;
     let kubelet = server.kubelet().only(&["web", "migrate"]).spawn();
     let rollout = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=20s"])?;

@@ -100,8 +100,8 @@ impl Kubectl {
         Ok(self.run(args)?.ok()?.stdout)
     }
 
-    /// `kubectl ARGS -f -` with `manifest` on stdin; fails unless it exits 0.
-    pub fn with_stdin(&self, args: &[&str], manifest: &str) -> Result<Run> {
+    /// `kubectl ARGS -f FILE` with `manifest` written to a temporary FILE.
+    pub fn with_manifest(&self, args: &[&str], manifest: &str) -> Result<Run> {
         let dir = tempfile::Builder::new()
             .prefix("stackd-manifest-")
             .tempdir()?;
