@@ -34,9 +34,7 @@ pub fn kubectl_bin() -> Result<Option<PathBuf>> {
                 .stdin(Stdio::null())
                 .stderr(Stdio::null())
                 .output()
-                .is_ok_and(|out| {
-                    String::from_utf8_lossy(&out.stdout).contains("Client Version: v1.")
-                })
+                .is_ok_and(|out| is_real_kubectl(&String::from_utf8_lossy(&out.stdout)))
     });
     if found.is_none() {
         let why = "kubectl is not installed (e2e/tools/install-kube-tools.sh installs it)";
@@ -46,6 +44,19 @@ pub fn kubectl_bin() -> Result<Option<PathBuf>> {
         eprintln!("skipped: {why}");
     }
     Ok(found)
+}
+
+/// True for the `version --client` of a kubectl 1.30 or newer (the flags
+/// the tests use), and not of the unrelated `kubectl` dispatcher some
+/// machines have in /usr/bin.
+fn is_real_kubectl(version: &str) -> bool {
+    version.lines().any(|line| {
+        let Some(v) = line.strip_prefix("Client Version: v1.") else {
+            return false;
+        };
+        let minor: String = v.chars().take_while(char::is_ascii_digit).collect();
+        minor.parse::<u32>().is_ok_and(|m| m >= 30) && !v.contains("dispatcher")
+    })
 }
 
 /// kubectl bound to one server.
@@ -121,5 +132,20 @@ impl Kubectl {
             .stderr(Stdio::piped())
             .spawn()
             .context("starting kubectl")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_real_kubectl;
+
+    #[test]
+    fn the_kubectl_dispatcher_and_old_clients_are_not_taken_for_kubectl() {
+        assert!(is_real_kubectl(
+            "Client Version: v1.37.1\nKustomize Version: v5.8.1\n"
+        ));
+        assert!(!is_real_kubectl("Client Version: v1.32.4-dispatcher\n"));
+        assert!(!is_real_kubectl("Client Version: v1.22.0\n"));
+        assert!(!is_real_kubectl("usage: kubectl"));
     }
 }
