@@ -143,6 +143,19 @@ fn collect_leaves_into(value: &Value, prefix: &mut FieldPath, out: &mut FieldSet
     collect_leaves(value, prefix, out);
 }
 
+/// An applied `null` says nothing: it neither sets nor owns the field.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn is_empty_map(value: Option<&Value>) -> bool {
     value.and_then(Value::as_object).is_some_and(Map::is_empty)
 }
@@ -404,7 +417,7 @@ pub fn apply(
     writer: Writer<'_>,
     force: bool,
 ) -> Result<Applied, Vec<(String, String)>> {
-    let config = ownable(config);
+    let config = without_nulls(ownable(config));
     let wanted = leaves(&config);
     let mut conflicts = Vec::new();
     let mut entries: Vec<Entry> = entries.to_vec();

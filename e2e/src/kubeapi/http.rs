@@ -15,9 +15,11 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::faults::{FaultKind, Faults, RequestRecord, Verb};
 use super::openapi;
+use super::patch;
+use super::protobuf::{self, ProtobufError};
 use super::resources::{version_priority, ResourceType};
 use super::select::Selector;
-use super::store::{DeleteOptions, Event, EventKind, Part, PatchKind, Store, WriteOptions};
+use super::store::{self, DeleteOptions, Event, EventKind, Part, PatchKind, Store, WriteOptions};
 use super::table::{self, Include};
 
 /// The state every request handler shares.
@@ -371,6 +373,12 @@ fn group_document(name: &str, versions: &[String]) -> Value {
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.starts_with(protobuf::MAGIC) {
+        return protobuf::decode(body).map_err(|e| match e {
+            ProtobufError::Malformed => ApiError::BadRequest(e.to_string()),
+            ProtobufError::UnsupportedKind(_) => ApiError::UnsupportedMediaType(e.to_string()),
+        });
+    }
     if body.is_empty() {
         return Err(ApiError::BadRequest("the request body is empty".into()));
     }
@@ -392,11 +400,66 @@ fn default_manager(headers: &HeaderMap) -> String {
     prefix.chars().take(128).collect()
 }
 
-fn wants_table(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|accept| accept.contains("as=Table"))
+/// The form the client asked objects in (the first media type of Accept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The objects themselves.
+    Full,
+    /// A `meta.k8s.io/v1` Table (`kubectl get`).
+    Table(Include),
+    /// `PartialObjectMetadata` (metadata-only watches and lists).
+    Metadata,
+}
+
+impl Shape {
+    fn of(headers: &HeaderMap, query: &Query) -> Self {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let first = accept.split(',').next().unwrap_or("");
+        if first.contains("as=Table") {
+            Shape::Table(Include::parse(query.get("includeObject")))
+        } else if first.contains("as=PartialObjectMetadata") {
+            Shape::Metadata
+        } else {
+            Shape::Full
+        }
+    }
+
+    fn one(self, rt: &ResourceType, version: &str, object: Value, revision: u64) -> Value {
+        match self {
+            Shape::Full => object,
+            Shape::Table(include) => table::table(rt, version, &[object], revision, include),
+            Shape::Metadata => metadata_only(&object),
+        }
+    }
+
+    fn list(self, rt: &ResourceType, version: &str, items: Vec<Value>, revision: u64) -> Value {
+        match self {
+            Shape::Full => json!({
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version(version),
+                "metadata": {"resourceVersion": revision.to_string()},
+                "items": items,
+            }),
+            Shape::Table(include) => table::table(rt, version, &items, revision, include),
+            Shape::Metadata => json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": revision.to_string()},
+                "items": items.iter().map(metadata_only).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
+
+fn metadata_only(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object["metadata"],
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -418,13 +481,21 @@ async fn resource_request(
     if target.namespace.is_some() && !rt.namespaced {
         return error_response(&ApiError::no_such_path());
     }
+    let scalable = matches!(
+        rt.plural.as_str(),
+        "deployments" | "statefulsets" | "replicasets"
+    );
     let part = match target.subresource.as_deref() {
         None => Part::Main,
         Some("status") if rt.status_subresource => Part::Status,
+        Some("scale") if scalable => {
+            return scale_request(shared, method, &rt, &target, query, headers, body, record);
+        }
         Some(_) => return error_response(&ApiError::no_such_path()),
     };
     let watch = query.flag("watch") && query.get("watch").is_some();
     let verb = match (method.clone(), target.name.is_some()) {
+        (Method::GET, true) if watch => Verb::Watch,
         (Method::GET, true) => Verb::Get,
         (Method::GET, false) if watch => Verb::Watch,
         (Method::GET, false) => Verb::List,
@@ -452,8 +523,14 @@ async fn resource_request(
     }
     let namespace = target.namespace.as_deref();
     let version = target.version.as_str();
-    let table = wants_table(headers).then(|| Include::parse(query.get("includeObject")));
-    let selector = match Selector::parse(query.get("labelSelector"), query.get("fieldSelector")) {
+    let shape = Shape::of(headers, query);
+    // A watch on a named object is a watch of the collection for that name.
+    let field_selector = match (verb, target.name.as_deref(), query.get("fieldSelector")) {
+        (Verb::Watch, Some(name), Some(fields)) => Some(format!("{fields},metadata.name={name}")),
+        (Verb::Watch, Some(name), None) => Some(format!("metadata.name={name}")),
+        (_, _, fields) => fields.map(str::to_string),
+    };
+    let selector = match Selector::parse(query.get("labelSelector"), field_selector.as_deref()) {
         Ok(selector) => selector,
         Err(e) => return error_response(&e),
     };
@@ -467,19 +544,13 @@ async fn resource_request(
     };
     let name = target.name.clone().unwrap_or_default();
     let result: Result<(u16, Value), ApiError> = match verb {
-        Verb::Get => shared
-            .store()
-            .get(&rt, version, namespace, &name)
-            .map(|object| match table {
-                Some(include) => {
-                    let revision = shared.store().revision();
-                    (
-                        200,
-                        table::table(&rt, version, &[object], revision, include),
-                    )
-                }
-                None => (200, object),
-            }),
+        Verb::Get => {
+            let (found, revision) = {
+                let store = shared.store();
+                (store.get(&rt, version, namespace, &name), store.revision())
+            };
+            found.map(|object| (200, shape.one(&rt, version, object, revision)))
+        }
         Verb::List => {
             let (items, revision) = {
                 let store = shared.store();
@@ -488,18 +559,7 @@ async fn resource_request(
                     store.revision(),
                 )
             };
-            Ok(match table {
-                Some(include) => (200, table::table(&rt, version, &items, revision, include)),
-                None => (
-                    200,
-                    json!({
-                        "kind": rt.list_kind,
-                        "apiVersion": rt.api_version(version),
-                        "metadata": {"resourceVersion": revision.to_string()},
-                        "items": items,
-                    }),
-                ),
-            })
+            Ok((200, shape.list(&rt, version, items, revision)))
         }
         Verb::Watch => {
             let start = match watch_start(query) {
@@ -519,7 +579,7 @@ async fn resource_request(
                     .and_then(|t| t.parse().ok())
                     .map(Duration::from_secs)
                     .unwrap_or(Duration::from_secs(1800)),
-                table,
+                shape,
             };
             return watch_response(shared.clone(), spec);
         }
@@ -534,28 +594,20 @@ async fn resource_request(
                 .map(|o| (200, o))
         }),
         Verb::Patch => {
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            let kind = match content_type.split(';').next().unwrap_or("").trim() {
-                "application/merge-patch+json" => Some(PatchKind::Merge),
-                "application/json-patch+json" => Some(PatchKind::Json),
-                "application/strategic-merge-patch+json" => Some(PatchKind::Strategic),
-                "application/apply-patch+yaml" => Some(PatchKind::Apply),
-                _ => None,
-            };
+            let kind = patch_kind(headers);
             match kind {
-                None => Err(ApiError::UnsupportedMediaType(format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
-                ))),
-                Some(PatchKind::Apply) if query.get("fieldManager").is_none() => Err(ApiError::BadRequest(
-                    "PATCH requests with apply content type must specify a fieldManager".into(),
-                )),
-                Some(kind) => parse_body(body).and_then(|patch| {
+                Err(e) => Err(e),
+                Ok(PatchKind::Apply) if query.get("fieldManager").is_none() => {
+                    Err(ApiError::BadRequest(
+                        "PATCH requests with apply content type must specify a fieldManager".into(),
+                    ))
+                }
+                Ok(kind) => parse_body(body).and_then(|patch| {
                     let existed = shared.store().get(&rt, version, namespace, &name).is_ok();
                     shared
-                        .write(|s| s.patch(&rt, version, namespace, &name, kind, &patch, part, &options))
+                        .write(|s| {
+                            s.patch(&rt, version, namespace, &name, kind, &patch, part, &options)
+                        })
                         .map(|o| (if existed { 200 } else { 201 }, o))
                 }),
             }
@@ -601,6 +653,77 @@ async fn resource_request(
     }
 }
 
+fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match content_type.split(';').next().unwrap_or("").trim() {
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+        ))),
+    }
+}
+
+/// GET, PUT and PATCH of `/scale` (what `kubectl scale` uses).
+#[allow(clippy::too_many_arguments)]
+fn scale_request(
+    shared: &Arc<Shared>,
+    method: &Method,
+    rt: &ResourceType,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+    record: &mut RequestRecord,
+) -> Response {
+    let name = target.name.clone().unwrap_or_default();
+    let namespace = target.namespace.as_deref();
+    let options = WriteOptions {
+        manager: query
+            .get("fieldManager")
+            .map(str::to_string)
+            .unwrap_or_else(|| default_manager(headers)),
+        force: false,
+        dry_run: query.get("dryRun") == Some("All"),
+    };
+    let verb = match *method {
+        Method::GET => Verb::Get,
+        Method::PUT => Verb::Update,
+        Method::PATCH => Verb::Patch,
+        _ => return error_response(&ApiError::MethodNotAllowed),
+    };
+    record.verb = Some(verb);
+    let result = match verb {
+        Verb::Get => shared.store().scale(rt, namespace, &name),
+        Verb::Update => parse_body(body).and_then(|scale| {
+            shared.write(|s| s.write_scale(rt, namespace, &name, &scale, &options))
+        }),
+        _ => patch_kind(headers).and_then(|kind| {
+            let patch = parse_body(body)?;
+            shared.write(|s| {
+                let mut scale = s.scale(rt, namespace, &name)?;
+                match kind {
+                    PatchKind::Json => patch::json_patch(&mut scale, &patch)
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                    PatchKind::Strategic => patch::strategic_merge_patch(&mut scale, &patch)
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                    PatchKind::Merge | PatchKind::Apply => patch::merge_patch(&mut scale, &patch),
+                }
+                s.write_scale(rt, namespace, &name, &scale, &options)
+            })
+        }),
+    };
+    match result {
+        Ok(scale) => json_response(200, &scale),
+        Err(e) => error_response(&e),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Start {
     /// Now, after synthetic ADDED events for what exists (when `true`).
@@ -641,30 +764,28 @@ struct WatchSpec {
     start: Start,
     bookmarks: bool,
     timeout: Duration,
-    table: Option<Include>,
+    shape: Shape,
 }
 
 impl WatchSpec {
-    fn render(&self, object: &Value, revision: u64) -> Value {
-        let mut object = object.clone();
-        object["apiVersion"] = json!(self.rt.api_version(&self.version));
-        match self.table {
-            Some(include) => table::table(&self.rt, &self.version, &[object], revision, include),
-            None => object,
-        }
+    fn render(&self, stored: &Value, revision: u64) -> Value {
+        let object = store::output(stored, &self.rt, &self.version);
+        self.shape.one(&self.rt, &self.version, object, revision)
     }
 
-    fn in_scope(&self, object: &Value) -> bool {
+    fn in_scope(&self, stored: &Value) -> bool {
         self.namespace
             .as_deref()
-            .is_none_or(|ns| object["metadata"]["namespace"].as_str() == Some(ns))
-            && self.selector.matches(object)
+            .is_none_or(|ns| stored["metadata"]["namespace"].as_str() == Some(ns))
+            && self
+                .selector
+                .matches(&store::output(stored, &self.rt, &self.version))
     }
 
     /// What this watch reports of `event` (an object leaving the selection
     /// is a DELETED, one entering it an ADDED).
     fn visible(&self, event: &Event) -> Option<(&'static str, Value)> {
-        if event.group != self.rt.group || event.plural != self.rt.plural {
+        if (event.group.clone(), event.plural.clone()) != self.rt.storage_key() {
             return None;
         }
         let now = self.in_scope(&event.object);

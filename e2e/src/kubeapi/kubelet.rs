@@ -3,7 +3,7 @@
 //! subresource, for all workloads or only the ones a test allows.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,6 +26,8 @@ type Allowed = Arc<Mutex<Option<BTreeSet<String>>>>;
 pub struct Kubelet {
     shared: Arc<Shared>,
     allowed: Allowed,
+    /// Bumped when `allowed` changes, so a running kubelet looks again.
+    allowed_changes: Arc<AtomicU64>,
 }
 
 impl Kubelet {
@@ -33,6 +35,7 @@ impl Kubelet {
         Kubelet {
             shared,
             allowed: Arc::new(Mutex::new(None)),
+            allowed_changes: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -48,10 +51,12 @@ impl Kubelet {
         if let Some(set) = allowed.as_mut() {
             set.insert(name.to_string());
         }
+        self.allowed_changes.fetch_add(1, Ordering::Relaxed);
     }
 
     fn set_allowed(&self, names: Option<BTreeSet<String>>) {
         *self.allowed.lock().unwrap_or_else(|p| p.into_inner()) = names;
+        self.allowed_changes.fetch_add(1, Ordering::Relaxed);
     }
 
     fn is_allowed(&self, object: &Value) -> bool {
@@ -125,12 +130,13 @@ impl Kubelet {
         let kubelet = self.clone();
         let stopping = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut seen = u64::MAX;
+            let mut seen = (u64::MAX, u64::MAX);
             while !stopping.load(Ordering::Relaxed) {
+                let allowed = kubelet.allowed_changes.load(Ordering::Relaxed);
                 let revision = kubelet.shared.store().revision();
-                if revision != seen {
+                if (revision, allowed) != seen {
                     kubelet.mark_ready();
-                    seen = kubelet.shared.store().revision();
+                    seen = (kubelet.shared.store().revision(), allowed);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

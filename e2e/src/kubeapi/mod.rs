@@ -6,38 +6,45 @@
 //! `/version`; clients asking for aggregated discovery get the legacy
 //! documents, as from a server without it); the built-in types stackd uses
 //! (namespaces, configmaps, secrets, services, serviceaccounts, PVCs, pods,
-//! events, deployments, statefulsets, jobs, networkpolicies, leases,
-//! events.k8s.io events, CRDs) and every resource a CRD registers (served
-//! versions, scope, names, status subresource, printer columns, schema
-//! defaults); get, list and watch with label (set-based too) and field
-//! selectors; watches from a resourceVersion with bookmarks,
-//! `sendInitialEvents` and 410 Gone once the history is forgotten; create
-//! (generateName), update with optimistic concurrency, merge, JSON and
-//! strategic merge patch, server-side apply with managedFields, conflicts
-//! and `force`; the status subresource; generation; finalizers and
-//! deletionTimestamp; background garbage collection through
-//! ownerReferences (and namespace deletion); server-side Table output;
-//! fault injection and a request log ([`Faults`]); and a kubelet stand-in
-//! that makes workloads ready ([`Kubelet`]).
+//! endpoints, events, deployments, statefulsets, replicasets, daemonsets,
+//! jobs, networkpolicies, poddisruptionbudgets, RBAC roles and bindings,
+//! leases, events.k8s.io events (the same objects as core events), CRDs) and
+//! every resource a CRD registers (served versions, scope, names, status
+//! subresource, printer columns, schema defaults); get, list and watch with
+//! label (set-based too) and field selectors; watches from a resourceVersion
+//! with bookmarks, `sendInitialEvents` and 410 Gone once the history is
+//! forgotten; create (generateName), update with optimistic concurrency,
+//! merge, JSON and strategic merge patch, server-side apply with
+//! managedFields, conflicts and `force`; the status subresource; generation;
+//! finalizers and deletionTimestamp; the scale subresource of Deployments,
+//! StatefulSets and ReplicaSets (`kubectl scale`); garbage collection
+//! (background, foreground, orphan) through ownerReferences (and namespace
+//! deletion); server-side Table output; fault injection and a request log
+//! ([`Faults`]); and a kubelet stand-in that makes workloads ready
+//! ([`Kubelet`]).
 //!
 //! What it deliberately does not: authentication, authorization and
 //! admission (every request is allowed); schema validation and pruning of
 //! unknown fields; version conversion beyond rewriting apiVersion;
 //! scheduling, pods that run, controllers other than the garbage collector;
-//! protobuf and CBOR; pagination (a `limit` is ignored: every list is one
-//! page); OpenAPI schemas (`/openapi/v3` lists only the PATCH operations
-//! kubectl checks for server-side field validation; `/openapi/v2` is 404). In server-side apply lists are atomic (as in
-//! a CRD schema without list-type markers), and core and events.k8s.io
-//! events are stored apart.
+//! protobuf and CBOR (except the protobuf bodies of `kubectl create
+//! namespace|configmap|secret|serviceaccount`; answers are always JSON);
+//! pagination (a `limit` is ignored: every list is one page); OpenAPI
+//! schemas (`/openapi/v3` lists only the PATCH operations kubectl checks for
+//! server-side field validation; `/openapi/v2` is 404). In server-side apply
+//! lists are atomic (as in a CRD schema without list-type markers).
 
 mod apply;
 mod clock;
 mod error;
+mod events;
 mod faults;
 mod http;
+mod kubectl;
 mod kubelet;
 mod openapi;
 mod patch;
+mod protobuf;
 mod resources;
 mod select;
 mod store;
@@ -50,6 +57,7 @@ use std::thread::JoinHandle;
 
 pub use error::ApiError;
 pub use faults::{FaultFilter, FaultKind, Faults, RequestRecord, Verb};
+pub use kubectl::{kubectl_bin, Kubectl, KUBECTL_DEADLINE};
 pub use kubelet::{Kubelet, RunningKubelet};
 
 use http::Shared;

@@ -77,7 +77,10 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
                 add(&mut doc, path, copied)?;
             }
             "test" => {
-                if doc.pointer(&pointer(path)) != Some(&value()?) {
+                // As Kubernetes' JSON patch does: a missing field tests equal to null
+                // (kube-runtime's finalizer helper relies on it).
+                let actual = doc.pointer(&pointer(path)).unwrap_or(&Value::Null);
+                if *actual != value()? {
                     return Err(PatchError::Failed(format!("testing value {path} failed")));
                 }
             }
@@ -343,6 +346,20 @@ mod tests {
         );
         assert!(failed.is_err());
         assert_eq!(doc, before);
+    }
+
+    #[test]
+    fn a_json_patch_test_of_null_passes_on_a_missing_field() {
+        let mut doc = json!({"metadata": {"name": "a"}});
+        json_patch(
+            &mut doc,
+            &json!([
+                {"op": "test", "path": "/metadata/finalizers", "value": null},
+                {"op": "add", "path": "/metadata/finalizers", "value": ["stackd.dev/cleanup"]},
+            ]),
+        )
+        .expect("the patch applies");
+        assert_eq!(doc["metadata"]["finalizers"], json!(["stackd.dev/cleanup"]));
     }
 
     #[test]

@@ -62,6 +62,21 @@ impl ResourceType {
         }
     }
 
+    /// The (group, plural) objects are stored under: events.k8s.io Events
+    /// share the core Events' storage.
+    pub fn storage_key(&self) -> (String, String) {
+        if self.is_events_v1() {
+            (String::new(), "events".to_string())
+        } else {
+            (self.group.clone(), self.plural.clone())
+        }
+    }
+
+    /// True for events.k8s.io Events (served converted from core Events).
+    pub fn is_events_v1(&self) -> bool {
+        self.group == "events.k8s.io" && self.plural == "events"
+    }
+
     /// The version objects are stored and listed in by default.
     pub fn preferred_version(&self) -> &str {
         self.versions.first().map(String::as_str).unwrap_or("v1")
@@ -110,14 +125,43 @@ impl ResourceType {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if self.builtin
+            && matches!(
+                self.plural.as_str(),
+                "deployments" | "statefulsets" | "replicasets"
+            )
+        {
+            entries.push(json!({
+                "name": format!("{}/scale", self.plural),
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         entries
     }
 }
 
+/// (group, version, plural, singular, kind, namespaced, short names,
+/// status subresource, categories) of a built-in type.
+type BuiltinRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+    &'static [&'static str],
+);
+
 /// The resource types every server starts with.
 pub fn builtin() -> Vec<ResourceType> {
-    // (group, version, plural, singular, kind, namespaced, short names, status, categories)
-    let table: &[(&str, &str, &str, &str, &str, bool, &[&str], bool, &[&str])] = &[
+    let table: &[BuiltinRow] = &[
         (
             "",
             "v1",
@@ -238,6 +282,94 @@ pub fn builtin() -> Vec<ResourceType> {
             &[],
             true,
             &["all"],
+        ),
+        (
+            "apps",
+            "v1",
+            "replicasets",
+            "replicaset",
+            "ReplicaSet",
+            true,
+            &["rs"],
+            true,
+            &["all"],
+        ),
+        (
+            "apps",
+            "v1",
+            "daemonsets",
+            "daemonset",
+            "DaemonSet",
+            true,
+            &["ds"],
+            true,
+            &["all"],
+        ),
+        (
+            "",
+            "v1",
+            "endpoints",
+            "endpoints",
+            "Endpoints",
+            true,
+            &["ep"],
+            false,
+            &[],
+        ),
+        (
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            "PodDisruptionBudget",
+            true,
+            &["pdb"],
+            true,
+            &[],
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "roles",
+            "role",
+            "Role",
+            true,
+            &[],
+            false,
+            &[],
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "rolebinding",
+            "RoleBinding",
+            true,
+            &[],
+            false,
+            &[],
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "clusterrole",
+            "ClusterRole",
+            false,
+            &[],
+            false,
+            &[],
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "clusterrolebinding",
+            "ClusterRoleBinding",
+            false,
+            &[],
+            false,
+            &[],
         ),
         (
             "networking.k8s.io",

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::apply::{self, Writer};
 use super::clock;
 use super::error::{qualified, ApiError};
+use super::events;
 use super::patch::{self, PatchError};
 use super::resources::{self, ResourceType};
 use super::select::Selector;
@@ -105,6 +106,20 @@ const HISTORY_LIMIT: usize = 50_000;
 
 const GC_MANAGER: &str = "generic-garbage-collector";
 
+/// The finalizer that holds an owner deleted in the foreground.
+const FOREGROUND: &str = "foregroundDeletion";
+
+/// What happens to the dependents of a deleted object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Propagation {
+    /// They stay, without the reference.
+    Orphan,
+    /// They are deleted after the owner.
+    Background,
+    /// They are deleted first; the owner waits for them.
+    Foreground,
+}
+
 /// Every object, and the history of changes.
 #[derive(Debug)]
 pub struct Store {
@@ -114,6 +129,7 @@ pub struct Store {
     events: VecDeque<Event>,
     forgotten_through: u64,
     seed: u64,
+    next_cluster_ip: u32,
 }
 
 impl Default for Store {
@@ -137,6 +153,7 @@ impl Store {
             events: VecDeque::new(),
             forgotten_through: 0,
             seed,
+            next_cluster_ip: 0,
         };
         let namespaces = store.types[0].clone();
         let system = WriteOptions {
@@ -192,7 +209,7 @@ impl Store {
     }
 
     fn bucket(&self, rt: &ResourceType) -> Option<&BTreeMap<Key, Value>> {
-        self.objects.get(&(rt.group.clone(), rt.plural.clone()))
+        self.objects.get(&rt.storage_key())
     }
 
     fn stored(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<&Value> {
@@ -226,8 +243,8 @@ impl Store {
                 bucket
                     .iter()
                     .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
-                    .filter(|(_, obj)| selector.matches(obj))
                     .map(|(_, obj)| output(obj, rt, version))
+                    .filter(|obj| selector.matches(obj))
                     .collect()
             })
             .unwrap_or_default()
@@ -268,8 +285,8 @@ impl Store {
         let revision = self.revision;
         self.events.push_back(Event {
             revision,
-            group: rt.group.clone(),
-            plural: rt.plural.clone(),
+            group: rt.storage_key().0,
+            plural: rt.storage_key().1,
             kind,
             object,
             previous,
@@ -346,7 +363,7 @@ impl Store {
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let namespace = self.namespace_of(rt, url_namespace, &body)?;
-        let mut object = self.prepare_new(rt, version, &namespace, body)?;
+        let mut object = self.prepare_new(rt, version, &namespace, input(body, rt))?;
         let writer = Writer {
             manager: &options.manager,
             api_version: &rt.api_version(version),
@@ -449,12 +466,55 @@ impl Store {
         if rt.group.is_empty() && rt.plural == "namespaces" {
             object["status"] = json!({"phase": "Active"});
         }
+        if rt.group.is_empty()
+            && rt.plural == "secrets"
+            && object["type"].as_str().unwrap_or("").is_empty()
+        {
+            object["type"] = json!("Opaque");
+        }
+        if rt.group.is_empty() && rt.plural == "services" {
+            self.default_service(&mut object);
+        }
         if rt.group == "apiextensions.k8s.io" {
             let registered =
                 resources::from_crd(&object).map_err(|message| invalid(rt, &name, message))?;
             object["status"] = crd_status(&object, &registered);
         }
         Ok(object)
+    }
+
+    /// What the real server fills into a new Service: its type, a cluster
+    /// IP from 10.96.0.0/16 (unless headless), and each port's protocol and
+    /// target port.
+    fn default_service(&mut self, service: &mut Value) {
+        if !service["spec"].is_object() {
+            service["spec"] = json!({});
+        }
+        let spec = &mut service["spec"];
+        if spec["type"].as_str().unwrap_or("").is_empty() {
+            spec["type"] = json!("ClusterIP");
+        }
+        if spec["clusterIP"].as_str().unwrap_or("").is_empty() && spec["type"] != "ExternalName" {
+            self.next_cluster_ip += 1;
+            let n = self.next_cluster_ip;
+            spec["clusterIP"] = json!(format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff));
+        }
+        if spec["clusterIPs"].is_null() && spec["clusterIP"].is_string() {
+            spec["clusterIPs"] = json!([spec["clusterIP"]]);
+        }
+        if spec["sessionAffinity"].is_null() {
+            spec["sessionAffinity"] = json!("None");
+        }
+        if let Some(ports) = spec["ports"].as_array_mut() {
+            for port in ports.iter_mut().filter(|p| p.is_object()) {
+                if port["protocol"].is_null() {
+                    port["protocol"] = json!("TCP");
+                }
+                if port["targetPort"].is_null() {
+                    port["targetPort"] = port["port"].clone();
+                }
+            }
+        }
     }
 
     fn insert(
@@ -478,7 +538,7 @@ impl Store {
         let revision = self.next_revision();
         object["metadata"]["resourceVersion"] = json!(revision.to_string());
         self.objects
-            .entry((rt.group.clone(), rt.plural.clone()))
+            .entry(rt.storage_key())
             .or_default()
             .insert((namespace, name), object.clone());
         self.record(rt, EventKind::Added, object.clone(), None);
@@ -527,6 +587,7 @@ impl Store {
         part: Part,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
+        let incoming = input(incoming, rt);
         let name = existing["metadata"]["name"]
             .as_str()
             .unwrap_or("")
@@ -669,7 +730,7 @@ impl Store {
             .unwrap_or("")
             .to_string();
         self.objects
-            .entry((rt.group.clone(), rt.plural.clone()))
+            .entry(rt.storage_key())
             .or_default()
             .insert((namespace.clone(), name.clone()), new.clone());
         self.record(rt, EventKind::Modified, new.clone(), Some(old.clone()));
@@ -775,7 +836,7 @@ impl Store {
         let namespace = self.namespace_of(rt, url_namespace, body)?;
         let config = match part {
             Part::Main => {
-                let mut config = body.clone();
+                let mut config = input(body.clone(), rt);
                 if rt.status_subresource {
                     if let Some(map) = config.as_object_mut() {
                         map.remove("status");
@@ -822,6 +883,79 @@ impl Store {
         }
     }
 
+    /// The `autoscaling/v1` Scale of a Deployment, StatefulSet or ReplicaSet.
+    pub fn scale(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self
+            .stored(rt, namespace.unwrap_or(""), name)
+            .ok_or_else(|| ApiError::object_not_found(&rt.group, &rt.plural, name))?;
+        let selector: Vec<String> = object["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let meta = &object["metadata"];
+        Ok(json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+                "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+            },
+            "spec": {"replicas": object["spec"]["replicas"].as_i64().unwrap_or(1)},
+            "status": {
+                "replicas": object["status"]["replicas"].as_i64().unwrap_or(0),
+                "selector": selector.join(","),
+            },
+        }))
+    }
+
+    /// Writes `spec.replicas` of a Scale back to its object.
+    pub fn write_scale(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        scale: &Value,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let replicas = scale["spec"]["replicas"]
+            .as_i64()
+            .ok_or_else(|| ApiError::Invalid {
+                kind: "Scale".into(),
+                name: name.to_string(),
+                field: "spec.replicas".into(),
+                message: "Required value".into(),
+            })?;
+        let mut patch = json!({"spec": {"replicas": replicas}});
+        if let Some(rv) = scale["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|v| !v.is_empty())
+        {
+            patch["metadata"] = json!({"resourceVersion": rv});
+        }
+        let version = rt.preferred_version().to_string();
+        self.patch(
+            rt,
+            &version,
+            namespace,
+            name,
+            PatchKind::Merge,
+            &patch,
+            Part::Main,
+            options,
+        )?;
+        self.scale(rt, namespace, name)
+    }
+
     /// DELETE: gone at once, or marked with a deletionTimestamp while
     /// finalizers remain. Answers the object, or a success Status.
     pub fn delete(
@@ -861,8 +995,12 @@ impl Store {
         if options.dry_run {
             return Ok(output(&existing, rt, version));
         }
-        let orphan = options.propagation.as_deref() == Some("Orphan");
-        match self.delete_object(rt, namespace, name, orphan) {
+        let propagation = match options.propagation.as_deref() {
+            Some("Orphan") => Propagation::Orphan,
+            Some("Foreground") => Propagation::Foreground,
+            _ => Propagation::Background,
+        };
+        match self.delete_object(rt, namespace, name, propagation) {
             Some(still_there) => Ok(output(&still_there, rt, version)),
             None if !rt.builtin || rt.plural == "pods" => {
                 let mut gone = output(&existing, rt, version);
@@ -925,11 +1063,33 @@ impl Store {
         rt: &ResourceType,
         namespace: &str,
         name: &str,
-        orphan: bool,
+        propagation: Propagation,
     ) -> Option<Value> {
         let existing = self.stored(rt, namespace, name)?.clone();
         if !existing["metadata"]["deletionTimestamp"].is_null() {
             return Some(existing);
+        }
+        let uid = existing["metadata"]["uid"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let dependents = self.dependents_of(&uid);
+        if propagation == Propagation::Foreground && !dependents.is_empty() {
+            let mut marked = existing.clone();
+            let mut finalizers = marked["metadata"]["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            finalizers.push(json!(FOREGROUND));
+            marked["metadata"]["finalizers"] = Value::Array(finalizers);
+            marked["metadata"]["deletionTimestamp"] = json!(clock::now_rfc3339());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            let version = rt.preferred_version().to_string();
+            let kept = self.commit(rt, &version, &existing, marked, false).ok();
+            for (dependent_rt, ns, dependent) in dependents {
+                self.delete_object(&dependent_rt, &ns, &dependent, Propagation::Foreground);
+            }
+            return self.stored(rt, namespace, name).cloned().or(kept);
         }
         let finalizers = existing["metadata"]["finalizers"]
             .as_array()
@@ -941,7 +1101,7 @@ impl Store {
             let version = rt.preferred_version().to_string();
             return self.commit(rt, &version, &existing, marked, false).ok();
         }
-        self.remove(rt, namespace, name, orphan);
+        self.remove(rt, namespace, name, propagation == Propagation::Orphan);
         None
     }
 
@@ -955,7 +1115,7 @@ impl Store {
     ) -> Option<Value> {
         let mut gone = self
             .objects
-            .get_mut(&(rt.group.clone(), rt.plural.clone()))?
+            .get_mut(&rt.storage_key())?
             .remove(&(namespace.to_string(), name.to_string()))?;
         let revision = self.next_revision();
         gone["metadata"]["resourceVersion"] = json!(revision.to_string());
@@ -969,6 +1129,7 @@ impl Store {
         }
         let uid = gone["metadata"]["uid"].as_str().unwrap_or("").to_string();
         self.collect_dependents(&uid, orphan);
+        self.release_foreground_owners();
         Some(gone)
     }
 
@@ -987,7 +1148,7 @@ impl Store {
     fn empty_namespace(&mut self, namespace: &str) {
         for (rt, ns, name) in self.all_keys() {
             if rt.namespaced && ns == namespace {
-                self.delete_object(&rt, &ns, &name, false);
+                self.delete_object(&rt, &ns, &name, Propagation::Background);
             }
         }
     }
@@ -1012,6 +1173,48 @@ impl Store {
             .unwrap_or_default();
         for (ns, name) in names {
             self.remove(&rt, &ns, &name, false);
+        }
+    }
+
+    /// The objects whose ownerReferences name `owner_uid`.
+    fn dependents_of(&self, owner_uid: &str) -> Vec<(ResourceType, String, String)> {
+        if owner_uid.is_empty() {
+            return Vec::new();
+        }
+        self.all_keys()
+            .into_iter()
+            .filter(|(rt, ns, name)| {
+                self.stored(rt, ns, name).is_some_and(|o| {
+                    o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| {
+                            refs.iter().any(|r| r["uid"].as_str() == Some(owner_uid))
+                        })
+                })
+            })
+            .collect()
+    }
+
+    /// Owners deleted in the foreground lose their `foregroundDeletion`
+    /// finalizer once no dependent is left (and then go, if nothing else holds them).
+    fn release_foreground_owners(&mut self) {
+        for (rt, ns, name) in self.all_keys() {
+            let Some(owner) = self.stored(&rt, &ns, &name).cloned() else {
+                continue;
+            };
+            let waiting = owner["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f == FOREGROUND));
+            let uid = owner["metadata"]["uid"].as_str().unwrap_or("");
+            if !waiting || !self.dependents_of(uid).is_empty() {
+                continue;
+            }
+            let mut released = owner.clone();
+            if let Some(finalizers) = released["metadata"]["finalizers"].as_array_mut() {
+                finalizers.retain(|f| f != FOREGROUND);
+            }
+            let version = rt.preferred_version().to_string();
+            let _ = self.commit(&rt, &version, &owner, released, false);
         }
     }
 
@@ -1067,7 +1270,7 @@ impl Store {
                 let version = rt.preferred_version().to_string();
                 let _ = self.commit(&rt, &version, &object, kept, false);
             } else {
-                self.delete_object(&rt, &ns, &name, false);
+                self.delete_object(&rt, &ns, &name, Propagation::Background);
             }
         }
     }
@@ -1120,11 +1323,25 @@ fn spec_of(object: &Value) -> Value {
     spec
 }
 
-/// An object as served at `version` (CRD versions convert with strategy None).
-fn output(object: &Value, rt: &ResourceType, version: &str) -> Value {
-    let mut out = object.clone();
+/// An object as served at `version` (CRD versions convert with strategy
+/// None; events.k8s.io Events convert from the stored core form).
+pub fn output(object: &Value, rt: &ResourceType, version: &str) -> Value {
+    let mut out = if rt.is_events_v1() {
+        events::to_events_v1(object)
+    } else {
+        object.clone()
+    };
     out["apiVersion"] = json!(rt.api_version(version));
     out
+}
+
+/// A body in the stored form (events.k8s.io Events become core Events).
+fn input(body: Value, rt: &ResourceType) -> Value {
+    if rt.is_events_v1() && body.is_object() {
+        events::to_core(&body)
+    } else {
+        body
+    }
 }
 
 fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
@@ -1184,4 +1401,329 @@ fn crd_status(crd: &Value, registered: &ResourceType) -> Value {
              "message": "the initial names have been accepted", "lastTransitionTime": now},
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(manager: &str) -> WriteOptions {
+        WriteOptions {
+            manager: manager.to_string(),
+            force: false,
+            dry_run: false,
+        }
+    }
+
+    fn configmaps(store: &Store) -> ResourceType {
+        store
+            .resolve("", "v1", "configmaps")
+            .expect("configmaps are built in")
+    }
+
+    fn configmap(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}})
+    }
+
+    #[test]
+    fn a_put_with_a_stale_resource_version_conflicts_and_a_fresh_one_wins() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let created = store
+            .create(&rt, "v1", Some("default"), configmap("c"), &options("test"))
+            .expect("created");
+        let mut first = created.clone();
+        first["data"]["a"] = json!("2");
+        store
+            .replace(
+                &rt,
+                "v1",
+                Some("default"),
+                "c",
+                first,
+                Part::Main,
+                &options("test"),
+            )
+            .expect("a fresh update");
+        let mut stale = created;
+        stale["data"]["a"] = json!("3");
+        let error = store
+            .replace(
+                &rt,
+                "v1",
+                Some("default"),
+                "c",
+                stale,
+                Part::Main,
+                &options("test"),
+            )
+            .expect_err("a stale update");
+        assert_eq!(error.code(), 409);
+        assert_eq!(error.reason(), "Conflict");
+    }
+
+    #[test]
+    fn resource_versions_increase_and_a_no_op_write_keeps_them() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let a = store
+            .create(&rt, "v1", Some("default"), configmap("a"), &options("test"))
+            .expect("created");
+        let b = store
+            .create(&rt, "v1", Some("default"), configmap("b"), &options("test"))
+            .expect("created");
+        let rv = |o: &Value| {
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .parse::<u64>()
+                .unwrap_or(0)
+        };
+        assert!(rv(&b) > rv(&a));
+        let same = store
+            .patch(
+                &rt,
+                "v1",
+                Some("default"),
+                "a",
+                PatchKind::Merge,
+                &json!({"data": {"a": "1"}}),
+                Part::Main,
+                &options("test"),
+            )
+            .expect("patched");
+        assert_eq!(rv(&same), rv(&a));
+    }
+
+    #[test]
+    fn generate_name_makes_a_fresh_name_and_a_missing_namespace_is_not_found() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let body = json!({"metadata": {"generateName": "run-"}, "data": {}});
+        let created = store
+            .create(&rt, "v1", Some("default"), body.clone(), &options("test"))
+            .expect("created");
+        let name = created["metadata"]["name"].as_str().unwrap_or("");
+        assert!(name.starts_with("run-") && name.len() == 9, "{name}");
+        let error = store
+            .create(&rt, "v1", Some("nowhere"), body, &options("test"))
+            .expect_err("no such namespace");
+        assert_eq!(error.code(), 404);
+    }
+
+    #[test]
+    fn a_finalizer_holds_a_deleted_object_until_it_is_removed() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let mut held = configmap("held");
+        held["metadata"]["finalizers"] = json!(["test/hold"]);
+        store
+            .create(&rt, "v1", Some("default"), held, &options("test"))
+            .expect("created");
+        let marked = store
+            .delete(
+                &rt,
+                "v1",
+                Some("default"),
+                "held",
+                &DeleteOptions::default(),
+            )
+            .expect("marked");
+        assert!(!marked["metadata"]["deletionTimestamp"].is_null());
+        assert!(store.get(&rt, "v1", Some("default"), "held").is_ok());
+        store
+            .patch(
+                &rt,
+                "v1",
+                Some("default"),
+                "held",
+                PatchKind::Merge,
+                &json!({"metadata": {"finalizers": null}}),
+                Part::Main,
+                &options("test"),
+            )
+            .expect("finalizer removed");
+        assert_eq!(
+            store
+                .get(&rt, "v1", Some("default"), "held")
+                .map_err(|e| e.code()),
+            Err(404)
+        );
+    }
+
+    #[test]
+    fn deleting_an_owner_collects_its_dependents_and_spares_the_rest() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let owner = store
+            .create(
+                &rt,
+                "v1",
+                Some("default"),
+                configmap("owner"),
+                &options("test"),
+            )
+            .expect("created");
+        let mut dependent = configmap("dependent");
+        dependent["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"],
+        }]);
+        store
+            .create(&rt, "v1", Some("default"), dependent, &options("test"))
+            .expect("created");
+        store
+            .create(
+                &rt,
+                "v1",
+                Some("default"),
+                configmap("bystander"),
+                &options("test"),
+            )
+            .expect("created");
+        store
+            .delete(
+                &rt,
+                "v1",
+                Some("default"),
+                "owner",
+                &DeleteOptions::default(),
+            )
+            .expect("deleted");
+        let left: Vec<String> = store
+            .list(&rt, "v1", Some("default"), &Selector::default())
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(left, ["bystander"]);
+    }
+
+    #[test]
+    fn a_crd_registers_its_resource_and_status_writes_go_through_the_subresource() {
+        let mut store = Store::new();
+        let crds = store
+            .resolve("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .expect("CRDs are built in");
+        let text = std::fs::read_to_string(crate::workspace_root().join("crds/stack.yaml"))
+            .expect("the CRD file");
+        let crd: Value = serde_saphyr::from_str(&text).expect("yaml");
+        store
+            .create(&crds, "v1", None, crd, &options("test"))
+            .expect("the CRD is created");
+        let stacks = store
+            .resolve("stackd.dev", "v1alpha1", "stacks")
+            .expect("stacks are served");
+        let stack = json!({"apiVersion": "stackd.dev/v1alpha1", "kind": "Stack", "metadata": {"name": "s"},
+                           "spec": {"compose": {}}, "status": {"serviceCount": 1}});
+        let created = store
+            .create(
+                &stacks,
+                "v1alpha1",
+                Some("default"),
+                stack,
+                &options("test"),
+            )
+            .expect("created");
+        assert!(created["status"].is_null(), "status is dropped on create");
+        assert_eq!(created["spec"]["prune"], true, "schema defaults apply");
+        let updated = store
+            .patch(
+                &stacks,
+                "v1alpha1",
+                Some("default"),
+                "s",
+                PatchKind::Merge,
+                &json!({"status": {"serviceCount": 2}, "spec": {"suspend": true}}),
+                Part::Status,
+                &options("test"),
+            )
+            .expect("status patched");
+        assert_eq!(updated["status"]["serviceCount"], 2);
+        assert_eq!(updated["spec"]["suspend"], false);
+        assert_eq!(updated["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused_or_stored_without_a_panic() {
+        let mut store = Store::new();
+        let services = store
+            .resolve("", "v1", "services")
+            .expect("services are built in");
+        let configmaps = configmaps(&store);
+        let bodies = [
+            json!("a string"),
+            json!({"metadata": "not a map"}),
+            json!({"metadata": {"name": 7}}),
+            json!({"metadata": {"name": "Bad_Name"}}),
+            json!({"metadata": {"name": "s", "labels": 3, "finalizers": "x", "ownerReferences": {}}}),
+            json!({"metadata": {"name": "p"}, "spec": {"ports": [1, "x", {"port": 80}]}}),
+            json!({"kind": "Pod", "metadata": {"name": "k"}}),
+        ];
+        for body in bodies {
+            let _ = store.create(
+                &services,
+                "v1",
+                Some("default"),
+                body.clone(),
+                &options("test"),
+            );
+            let _ = store.create(&configmaps, "v1", Some("default"), body, &options("test"));
+        }
+        store
+            .create(
+                &configmaps,
+                "v1",
+                Some("default"),
+                configmap("c"),
+                &options("test"),
+            )
+            .expect("created");
+        for (kind, patch) in [
+            (PatchKind::Merge, json!({"metadata": "x"})),
+            (PatchKind::Merge, json!(null)),
+            (
+                PatchKind::Json,
+                json!([{"op": "replace", "path": "", "value": 1}]),
+            ),
+            (
+                PatchKind::Json,
+                json!([{"op": "move", "from": "/nope", "path": "/x"}]),
+            ),
+            (PatchKind::Json, json!({"op": "add"})),
+            (PatchKind::Strategic, json!({"data": {"$patch": "delete"}})),
+            (
+                PatchKind::Apply,
+                json!({"metadata": {"name": "c"}, "data": [1]}),
+            ),
+            (PatchKind::Apply, json!({"metadata": {"name": "other"}})),
+        ] {
+            let _ = store.patch(
+                &configmaps,
+                "v1",
+                Some("default"),
+                "c",
+                kind,
+                &patch,
+                Part::Main,
+                &options("test"),
+            );
+        }
+        assert!(store.get(&configmaps, "v1", Some("default"), "c").is_ok());
+    }
+
+    #[test]
+    fn a_watch_from_a_forgotten_resource_version_is_expired() {
+        let mut store = Store::new();
+        let rt = configmaps(&store);
+        let from = store.revision();
+        store
+            .create(&rt, "v1", Some("default"), configmap("a"), &options("test"))
+            .expect("created");
+        assert_eq!(store.events_after(from).map(|e| e.len()), Ok(1));
+        store.forget_history();
+        assert_eq!(
+            store.events_after(from).map_err(|e| e.code()).err(),
+            Some(410)
+        );
+        assert_eq!(store.events_after(store.revision()).map(|e| e.len()), Ok(0));
+    }
 }

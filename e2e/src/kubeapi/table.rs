@@ -28,23 +28,120 @@ impl Include {
     }
 }
 
+/// Columns whose value is computed rather than selected carry a path
+/// starting with `=` naming the computation (see [`computed`]).
+fn column(name: &str, kind: &str, path: &str) -> Column {
+    Column {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        format: String::new(),
+        priority: 0,
+        description: String::new(),
+        json_path: path.to_string(),
+    }
+}
+
+/// The columns `kubectl get` shows after Name, as the real server prints
+/// the built-in types it is most often asked for.
 fn columns(rt: &ResourceType, version: &str) -> Vec<Column> {
     if let Some(columns) = rt.columns_of(version) {
         return columns.to_vec();
     }
-    let mut columns = Vec::new();
-    if rt.group.is_empty() && rt.plural == "namespaces" {
-        columns.push(Column {
-            name: "Status".into(),
-            kind: "string".into(),
-            format: String::new(),
-            priority: 0,
-            description: "The status of the namespace".into(),
-            json_path: ".status.phase".into(),
-        });
-    }
+    let mut columns = match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "namespaces") => vec![column("Status", "string", ".status.phase")],
+        ("", "pods") => vec![
+            column("Ready", "string", "=pod-ready"),
+            column("Status", "string", ".status.phase"),
+            column("Restarts", "integer", "=pod-restarts"),
+        ],
+        ("", "services") => vec![
+            column("Type", "string", ".spec.type"),
+            column("Cluster-IP", "string", ".spec.clusterIP"),
+            column("Ports", "string", "=service-ports"),
+        ],
+        ("", "events") => vec![
+            column("Type", "string", ".type"),
+            column("Reason", "string", ".reason"),
+            column("Object", "string", "=event-object"),
+            column("Message", "string", ".message"),
+        ],
+        ("apps", "deployments") => vec![
+            column("Ready", "string", "=ready-of-replicas"),
+            column("Up-to-date", "integer", ".status.updatedReplicas"),
+            column("Available", "integer", ".status.availableReplicas"),
+        ],
+        ("apps", "statefulsets" | "replicasets") => {
+            vec![column("Ready", "string", "=ready-of-replicas")]
+        }
+        ("batch", "jobs") => vec![column("Completions", "string", "=job-completions")],
+        _ => Vec::new(),
+    };
     columns.extend(age_column());
     columns
+}
+
+/// The value of a computed (`=`) column.
+fn computed(object: &Value, name: &str) -> Value {
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    match name {
+        "ready-of-replicas" => json!(format!(
+            "{}/{}",
+            int(&object["status"]["readyReplicas"]),
+            object["spec"]["replicas"].as_i64().unwrap_or(1)
+        )),
+        "job-completions" => json!(format!(
+            "{}/{}",
+            int(&object["status"]["succeeded"]),
+            object["spec"]["completions"].as_i64().unwrap_or(1)
+        )),
+        "pod-ready" => {
+            let statuses = object["status"]["containerStatuses"].as_array();
+            let ready = statuses.map_or(0, |s| s.iter().filter(|c| c["ready"] == true).count());
+            let total = object["spec"]["containers"].as_array().map_or(0, Vec::len);
+            json!(format!("{ready}/{total}"))
+        }
+        "pod-restarts" => json!(object["status"]["containerStatuses"]
+            .as_array()
+            .map_or(0, |s| s
+                .iter()
+                .map(|c| int(&c["restartCount"]))
+                .sum::<i64>())),
+        "service-ports" => {
+            let ports: Vec<String> = object["spec"]["ports"]
+                .as_array()
+                .map(|ports| {
+                    ports
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{}/{}",
+                                int(&p["port"]),
+                                p["protocol"].as_str().unwrap_or("TCP")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!(if ports.is_empty() {
+                "<none>".to_string()
+            } else {
+                ports.join(",")
+            })
+        }
+        "event-object" => {
+            let involved = if object["regarding"].is_object() {
+                &object["regarding"]
+            } else {
+                &object["involvedObject"]
+            };
+            json!(format!(
+                "{}/{}",
+                involved["kind"].as_str().unwrap_or("").to_lowercase(),
+                involved["name"].as_str().unwrap_or("")
+            ))
+        }
+        _ => Value::Null,
+    }
 }
 
 /// A Table of `objects`.
@@ -102,6 +199,9 @@ pub fn table(
 }
 
 fn cell(object: &Value, column: &Column) -> Value {
+    if let Some(name) = column.json_path.strip_prefix('=') {
+        return computed(object, name);
+    }
     let Some(value) = evaluate(object, &column.json_path).into_iter().next() else {
         return Value::Null;
     };
@@ -232,6 +332,23 @@ pub fn evaluate<'a>(object: &'a Value, path: &str) -> Vec<&'a Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deployment_row_shows_ready_of_desired_replicas() {
+        let rt = crate::kubeapi::resources::builtin()
+            .into_iter()
+            .find(|t| t.plural == "deployments")
+            .expect("deployments are built in");
+        let deployment = json!({"metadata": {"name": "web", "creationTimestamp": "2026-01-01T00:00:00Z"},
+                                "spec": {"replicas": 3},
+                                "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
+        let table = table(&rt, "v1", &[deployment], 7, Include::None);
+        let cells = &table["rows"][0]["cells"];
+        assert_eq!(cells[0], "web");
+        assert_eq!(cells[1], "2/3");
+        assert_eq!(cells[2], 3);
+        assert_eq!(table["columnDefinitions"][1]["name"], "Ready");
+    }
 
     #[test]
     fn a_condition_filter_selects_the_ready_status() {
