@@ -11,25 +11,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use stackd_e2e::kubeapi::{FaultFilter, FaultKind, KubeApiServer, RunningKubelet, Verb};
+use stackd_e2e::kubeapi::{
+    kubectl_bin, FaultFilter, FaultKind, KubeApiServer, RunningKubelet, Verb,
+};
 use stackd_e2e::{holds_for, stackd_bin, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn kubectl_bin() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("STACKD_KUBECTL") {
-        return Some(PathBuf::from(path));
-    }
-    let default = PathBuf::from("/usr/local/bin/kubectl");
-    if default.is_file() {
-        return Some(default);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("kubectl"))
-            .find(|p| p.is_file())
-    })
-}
 
 /// A server, its kubeconfig, the CRD installed, and the controllers started.
 struct Cluster {
@@ -51,7 +38,7 @@ impl Drop for Cluster {
 impl Cluster {
     /// `None` (after saying why) when kubectl is missing.
     fn start() -> Result<Option<Self>> {
-        let Some(kubectl) = kubectl_bin() else {
+        let Some(kubectl) = kubectl_bin()? else {
             eprintln!("skipped: no kubectl (set STACKD_KUBECTL or install it)");
             return Ok(None);
         };
@@ -568,5 +555,39 @@ fn injected_server_errors_are_retried_until_the_stack_converges() -> Result<()> 
     );
     let log = cluster.controller_log("solo");
     assert!(log.contains("reconcile failed"), "no retry logged:\n{log}");
+    Ok(())
+}
+
+#[test]
+fn a_dependent_workload_is_applied_only_once_its_dependency_is_ready() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    let kubelet = cluster.server.kubelet().only(&[]).spawn();
+    let manifest = "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata: {name: shop, namespace: default}\nspec:\n  compose:\n    services:\n      web:\n        image: nginx:1.27\n        depends_on: {db: {condition: service_healthy}}\n      db:\n        image: postgres:16\n        healthcheck: {test: [CMD, pg_isready]}\n";
+    cluster.apply(manifest)?;
+    wait_until(WAIT, "the db Deployment", || {
+        Ok(cluster.get("deployment", "shop-db")?.is_some())
+    })
+    .with_context(|| cluster.diagnostics())?;
+    wait_until(WAIT, "Reconciling saying what web waits for", || {
+        Ok(cluster.condition("shop", "Reconciling")?.is_some_and(|c| {
+            c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("web: waiting for db (service_healthy)"))
+        }))
+    })
+    .with_context(|| cluster.diagnostics())?;
+    holds_for(Duration::from_secs(2), "web not applied", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_none())
+    })?;
+    kubelet.allow("shop-db");
+    wait_until(WAIT, "the web Deployment once db is ready", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_some())
+    })
+    .with_context(|| cluster.diagnostics())?;
+    kubelet.allow("shop-web");
+    cluster.wait_ready("shop")?;
     Ok(())
 }
