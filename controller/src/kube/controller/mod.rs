@@ -14,7 +14,25 @@
 //! Events, logs and status name objects and services, never values: a
 //! Secret's data is sent to the server in the apply body and nowhere else
 //! (safety rule 5).
+//!
+//! # The permissions it needs (least privilege, for a ClusterRole, or a
+//! Role in the `--namespace` it watches)
+//!
+//! | API group | resources | verbs |
+//! |---|---|---|
+//! | `stackd.dev` | `stacks` | get, list, watch, patch |
+//! | `stackd.dev` | `stacks/status` | get, patch |
+//! | `stackd.dev` | `stacks/finalizers` | update (owner references with `blockOwnerDeletion`) |
+//! | `""` | `configmaps`, `secrets`, `services`, `serviceaccounts`, `persistentvolumeclaims` | get, list, watch, create, patch, delete |
+//! | `apps` | `deployments`, `statefulsets`, `daemonsets` | get, list, watch, create, patch, delete |
+//! | `batch` | `jobs` | get, list, watch, create, patch, delete |
+//! | `networking.k8s.io` | `networkpolicies` | get, list, watch, create, patch, delete |
+//! | `rbac.authorization.k8s.io` | `roles`, `rolebindings` | get, list, watch, create, patch, delete |
+//! | `""` | `pods` | get, list, watch (the wait Role grants them, and RBAC lets one grant only what one holds) |
+//! | `events.k8s.io` | `events` | create, patch |
+//! | `coordination.k8s.io` | `leases` | get, create, update (in the Lease's namespace) |
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -348,9 +366,11 @@ async fn reconcile(stack: Arc<Stack>, context: Arc<Context>) -> Result<Action, R
             return Err(error);
         }
     };
+    // Set when the Stack was left alone (suspended, or stalled on its spec).
+    let skipped = AtomicBool::new(false);
     let outcome = finalizer(&api, FINALIZER, stack, |event| async {
         match event {
-            FinalizerEvent::Apply(stack) => apply_stack(&stack, &context).await,
+            FinalizerEvent::Apply(stack) => apply_stack(&stack, &context, &skipped).await,
             FinalizerEvent::Cleanup(stack) => cleanup_stack(&stack, &context).await,
         }
     })
@@ -358,7 +378,11 @@ async fn reconcile(stack: Arc<Stack>, context: Arc<Context>) -> Result<Action, R
     match outcome {
         Ok(action) => {
             context.succeeded(&key);
-            measurer.result(ReconcileResult::Success);
+            measurer.result(if skipped.load(Ordering::Relaxed) {
+                ReconcileResult::Skipped
+            } else {
+                ReconcileResult::Success
+            });
             Ok(action)
         }
         Err(error) => {
@@ -471,7 +495,11 @@ fn publish_metrics(context: &Context, key: &str, status: &StackStatus) {
     }
 }
 
-async fn apply_stack(stack: &Stack, context: &Context) -> Result<Action, ReconcileError> {
+async fn apply_stack(
+    stack: &Stack,
+    context: &Context,
+    skipped: &AtomicBool,
+) -> Result<Action, ReconcileError> {
     let config = &context.config;
     let generation = stack.metadata.generation;
     let service_count = stack
@@ -481,6 +509,7 @@ async fn apply_stack(stack: &Stack, context: &Context) -> Result<Action, Reconci
         .map(|c| c.services.len())
         .unwrap_or(0);
     if stack.spec.suspend {
+        skipped.store(true, Ordering::Relaxed);
         let next = status::next_status(
             stack.status.as_ref(),
             generation,
@@ -497,6 +526,7 @@ async fn apply_stack(stack: &Stack, context: &Context) -> Result<Action, Reconci
     let desired = match desired::desired(stack, &config.policy, config.wait_image.as_deref()) {
         Ok(desired) => desired,
         Err(error) => {
+            skipped.store(true, Ordering::Relaxed);
             // Safety rule 1: a Stack that cannot be translated changes
             // nothing; what runs keeps running.
             let verdict = Verdict::Stalled {
