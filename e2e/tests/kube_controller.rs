@@ -14,7 +14,7 @@ use serde_json::Value;
 use stackd_e2e::kubeapi::{
     kubectl_bin, FaultFilter, FaultKind, KubeApiServer, RunningKubelet, Verb,
 };
-use stackd_e2e::{holds_for, stackd_bin, wait_until};
+use stackd_e2e::{holds_for, http_get, stackd_bin, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -24,6 +24,8 @@ struct Cluster {
     dir: tempfile::TempDir,
     kubectl: PathBuf,
     controllers: Vec<(String, Child)>,
+    /// The metrics port of each controller, by identity.
+    metrics_ports: BTreeMap<String, u16>,
 }
 
 impl Drop for Cluster {
@@ -50,6 +52,7 @@ impl Cluster {
             dir,
             kubectl,
             controllers: Vec::new(),
+            metrics_ports: BTreeMap::new(),
         };
         let crd = Command::new(stackd_bin()?).arg("crd").output()?;
         if !crd.status.success() {
@@ -167,11 +170,15 @@ impl Cluster {
 
     fn start_controller(&mut self, identity: &str) -> Result<()> {
         let log = std::fs::File::create(self.dir.path().join(format!("{identity}.log")))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let metrics_addr = format!("127.0.0.1:{port}");
         let child = Command::new(stackd_bin()?)
             .args([
                 "controller",
                 "--metrics-addr",
-                "127.0.0.1:0",
+                &metrics_addr,
                 "--identity",
                 identity,
                 "--lease-namespace",
@@ -190,6 +197,7 @@ impl Cluster {
             .stderr(log)
             .spawn()?;
         self.controllers.push((identity.to_string(), child));
+        self.metrics_ports.insert(identity.to_string(), port);
         Ok(())
     }
 
@@ -340,6 +348,21 @@ fn a_stack_becomes_objects_owned_by_it_and_applied_by_stackd_and_turns_ready() -
         stack["metadata"]["generation"]
     );
     assert_eq!(status["services"]["web"]["ready"], 1, "{status}");
+
+    let port = cluster.metrics_ports["solo"];
+    assert_eq!(http_get(port, "/readyz")?, "ok\n");
+    let metrics = http_get(port, "/metrics")?;
+    assert!(
+        metrics.contains(r#"stackd_stack_ready{namespace="default",stack="shop"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"stackd_service_replicas{namespace="default",service="web",stack="shop",state="desired"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"stackd_backend_requests_total{backend="kubernetes",operation="apply",outcome="success"}"#
+    ));
     Ok(())
 }
 
