@@ -13,6 +13,7 @@ use super::error::{qualified, ApiError};
 use super::events;
 use super::patch::{self, PatchError};
 use super::resources::{self, ResourceType};
+use super::schema;
 use super::select::Selector;
 
 /// What happened to an object, as a watch reports it.
@@ -65,6 +66,9 @@ pub struct WriteOptions {
     pub force: bool,
     /// `dryRun=All`: check and answer, store nothing.
     pub dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields of a custom resource are an
+    /// error rather than silently pruned.
+    pub strict: bool,
 }
 
 /// What a DELETE asks for.
@@ -160,6 +164,7 @@ impl Store {
             manager: "kube-apiserver".to_string(),
             force: false,
             dry_run: false,
+            strict: false,
         };
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
@@ -353,6 +358,49 @@ impl Store {
             .map(|v| v["schema"]["openAPIV3Schema"].clone())
     }
 
+    /// Prunes and checks a custom resource against its version's schema.
+    fn validate(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        object: &mut Value,
+        strict: bool,
+    ) -> Result<(), ApiError> {
+        let Some(schema_doc) = self.schema_of(rt, version) else {
+            return Ok(());
+        };
+        let findings = schema::check(object, &schema_doc);
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if let Some(((field, message), rest)) = findings.invalid.split_first() {
+            let more: Vec<String> = rest.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+            return Err(ApiError::Invalid {
+                kind: format!("{}.{}", rt.kind, rt.group),
+                name,
+                field: field.clone(),
+                message: if more.is_empty() {
+                    message.clone()
+                } else {
+                    format!("{message}, {}", more.join(", "))
+                },
+            });
+        }
+        if strict && !findings.unknown.is_empty() {
+            let fields: Vec<String> = findings
+                .unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            return Err(ApiError::BadRequest(format!(
+                "strict decoding error: {}",
+                fields.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// POST: a new object.
     pub fn create(
         &mut self,
@@ -364,6 +412,7 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let namespace = self.namespace_of(rt, url_namespace, &body)?;
         let mut object = self.prepare_new(rt, version, &namespace, input(body, rt))?;
+        self.validate(rt, version, &mut object, options.strict)?;
         let writer = Writer {
             manager: &options.manager,
             api_version: &rt.api_version(version),
@@ -615,6 +664,7 @@ impl Store {
             });
         }
         let mut new = self.merge_write(rt, version, existing, incoming, part);
+        self.validate(rt, version, &mut new, options.strict)?;
         let writer = Writer {
             manager: &options.manager,
             api_version: &rt.api_version(version),
@@ -872,11 +922,13 @@ impl Store {
                     return Err(ApiError::object_not_found(&rt.group, &rt.plural, name));
                 }
                 let mut object = self.prepare_new(rt, version, &namespace, object)?;
+                self.validate(rt, version, &mut object, options.strict)?;
                 apply::write_entries(&mut object, &applied.entries);
                 self.insert(rt, version, object, options.dry_run)
             }
             Some(existing) => {
                 object = self.merge_write(rt, version, &existing, object, part);
+                self.validate(rt, version, &mut object, options.strict)?;
                 apply::write_entries(&mut object, &applied.entries);
                 self.commit(rt, version, &existing, object, options.dry_run)
             }
@@ -1412,6 +1464,7 @@ mod tests {
             manager: manager.to_string(),
             force: false,
             dry_run: false,
+            strict: false,
         }
     }
 
