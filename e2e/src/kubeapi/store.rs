@@ -1418,26 +1418,48 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
 
 /// Fills `default`s of a structural schema into the parts of `object` that exist.
 fn apply_defaults(object: &mut Value, schema: &Value) {
-    let Some(properties) = schema["properties"].as_object() else {
-        return;
-    };
-    let Some(map) = object.as_object_mut() else {
-        return;
-    };
-    for (key, property) in properties {
-        if key == "metadata" || key == "apiVersion" || key == "kind" {
-            continue;
-        }
-        match map.get_mut(key) {
-            Some(child) => apply_defaults(child, property),
-            None => {
-                if let Some(default) = property.get("default") {
-                    let mut value = default.clone();
-                    apply_defaults(&mut value, property);
-                    map.insert(key.clone(), value);
+    default_within(object, schema, true);
+}
+
+/// Defaults of one schema node: absent properties with a `default`, then
+/// the same inside present properties, list items and map values.
+fn default_within(value: &mut Value, schema: &Value, top: bool) {
+    match value {
+        Value::Object(map) => {
+            if let Some(properties) = schema["properties"].as_object() {
+                for (key, property) in properties {
+                    if top && matches!(key.as_str(), "metadata" | "apiVersion" | "kind") {
+                        continue;
+                    }
+                    match map.get_mut(key) {
+                        Some(child) => default_within(child, property, false),
+                        None => {
+                            if let Some(default) = property.get("default") {
+                                let mut filled = default.clone();
+                                default_within(&mut filled, property, false);
+                                map.insert(key.clone(), filled);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(values) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                let known = schema["properties"].as_object();
+                for (key, child) in map.iter_mut() {
+                    if !known.is_some_and(|k| k.contains_key(key)) {
+                        default_within(child, values, false);
+                    }
                 }
             }
         }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items").filter(|i| i.is_object()) {
+                for item in items {
+                    default_within(item, item_schema, false);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1691,6 +1713,24 @@ mod tests {
             )
             .expect("status patched");
         assert_eq!(updated["status"]["serviceCount"], 2);
+        let with_services = store
+            .patch(
+                &stacks,
+                "v1alpha1",
+                Some("default"),
+                "s",
+                PatchKind::Merge,
+                &json!({"status": {"services": {"web": {"image": "x"}}}}),
+                Part::Status,
+                &options("test"),
+            )
+            .expect("status patched");
+        assert_eq!(
+            with_services["status"]["services"]["web"],
+            json!({"image": "x", "desired": 0, "ready": 0}),
+            "defaults apply inside map values"
+        );
+        assert_eq!(with_services["status"]["conditions"], json!([]));
         assert_eq!(updated["spec"]["suspend"], false);
         assert_eq!(updated["metadata"]["generation"], 1);
     }
