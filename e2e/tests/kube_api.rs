@@ -113,6 +113,40 @@ fn kubectl_server_side_apply_creates_the_stack_crd_and_a_stack() -> Result<()> {
 }
 
 #[test]
+fn a_stack_is_checked_against_the_crd_schema() -> Result<()> {
+    let Some((_server, kubectl)) = with_agents()? else {
+        return Ok(());
+    };
+    let stack = |spec: &str| {
+        format!("apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata:\n  name: other\nspec:\n  compose: {{}}\n{spec}")
+    };
+    let typo = kubectl.with_manifest(&["apply", "--server-side"], &stack("  suspnd: true\n"))?;
+    assert!(!typo.success(), "{typo}");
+    assert!(
+        typo.stderr.contains(r#"unknown field "spec.suspnd""#),
+        "{typo}"
+    );
+    let pruned = kubectl.with_manifest(
+        &["apply", "--server-side", "--validate=false"],
+        &stack("  suspnd: true\n"),
+    )?;
+    assert!(pruned.success(), "{pruned}");
+    assert_eq!(
+        get_json(&kubectl, &["stack", "other"])?["spec"],
+        json!({"compose": {}, "prune": true, "suspend": false})
+    );
+    let wrong = kubectl.with_manifest(&["apply", "--server-side"], &stack("  suspend: maybe\n"))?;
+    assert!(!wrong.success(), "{wrong}");
+    assert!(
+        wrong
+            .stderr
+            .contains("spec.suspend in body must be of type boolean"),
+        "{wrong}"
+    );
+    Ok(())
+}
+
+#[test]
 fn kubectl_get_stacks_prints_the_printer_columns_of_the_crd() -> Result<()> {
     let Some((_server, kubectl)) = with_agents()? else {
         return Ok(());

@@ -541,6 +541,7 @@ async fn resource_request(
             .unwrap_or_else(|| default_manager(headers)),
         force: query.flag("force") && query.get("force").is_some(),
         dry_run: query.get("dryRun") == Some("All"),
+        strict: query.get("fieldValidation") == Some("Strict"),
     };
     let name = target.name.clone().unwrap_or_default();
     let result: Result<(u16, Value), ApiError> = match verb {
@@ -690,6 +691,7 @@ fn scale_request(
             .unwrap_or_else(|| default_manager(headers)),
         force: false,
         dry_run: query.get("dryRun") == Some("All"),
+        strict: query.get("fieldValidation") == Some("Strict"),
     };
     let verb = match *method {
         Method::GET => Verb::Get,

@@ -101,6 +101,7 @@ impl Kubelet {
                     manager: MANAGER.to_string(),
                     force: false,
                     dry_run: false,
+                    strict: false,
                 };
                 let patch = json!({"status": status});
                 let result = self.shared.write(|store| {

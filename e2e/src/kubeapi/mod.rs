@@ -10,24 +10,26 @@
 //! jobs, networkpolicies, poddisruptionbudgets, RBAC roles and bindings,
 //! leases, events.k8s.io events (the same objects as core events), CRDs) and
 //! every resource a CRD registers (served versions, scope, names, status
-//! subresource, printer columns, schema defaults); get, list and watch with
-//! label (set-based too) and field selectors; watches from a resourceVersion
-//! with bookmarks, `sendInitialEvents` and 410 Gone once the history is
-//! forgotten; create (generateName), update with optimistic concurrency,
-//! merge, JSON and strategic merge patch, server-side apply with
-//! managedFields, conflicts and `force`; the status subresource; generation;
-//! finalizers and deletionTimestamp; the scale subresource of Deployments,
-//! StatefulSets and ReplicaSets (`kubectl scale`); garbage collection
-//! (background, foreground, orphan) through ownerReferences (and namespace
-//! deletion); server-side Table output; fault injection and a request log
-//! ([`Faults`]); and a kubelet stand-in that makes workloads ready
-//! ([`Kubelet`]).
+//! subresource, printer columns, schema defaults, pruning of unknown fields,
+//! type, enum and required checks, `fieldValidation=Strict`); get, list and
+//! watch with label (set-based too) and field selectors; watches from a
+//! resourceVersion with bookmarks, `sendInitialEvents` and 410 Gone once the
+//! history is forgotten; create (generateName), update with optimistic
+//! concurrency, merge, JSON and strategic merge patch, server-side apply
+//! with managedFields, conflicts and `force`; the status subresource;
+//! generation; finalizers and deletionTimestamp; the scale subresource of
+//! Deployments, StatefulSets and ReplicaSets (`kubectl scale`); garbage
+//! collection (background, foreground, orphan) through ownerReferences (and
+//! namespace deletion); server-side Table output; fault injection and a
+//! request log ([`Faults`]); and a kubelet stand-in that makes workloads
+//! ready ([`Kubelet`]).
 //!
 //! What it deliberately does not: authentication, authorization and
-//! admission (every request is allowed); schema validation and pruning of
-//! unknown fields; version conversion beyond rewriting apiVersion;
-//! scheduling, pods that run, controllers other than the garbage collector;
-//! protobuf and CBOR (except the protobuf bodies of `kubectl create
+//! admission (every request is allowed); the rest of OpenAPI validation
+//! (formats, patterns, bounds, CEL rules) and validation of built-in types;
+//! version conversion beyond rewriting apiVersion; scheduling, pods that
+//! run, controllers other than the garbage collector; protobuf and CBOR
+//! (except the protobuf bodies of `kubectl create
 //! namespace|configmap|secret|serviceaccount`; answers are always JSON);
 //! pagination (a `limit` is ignored: every list is one page); OpenAPI
 //! schemas (`/openapi/v3` lists only the PATCH operations kubectl checks for
@@ -46,6 +48,7 @@ mod openapi;
 mod patch;
 mod protobuf;
 mod resources;
+mod schema;
 mod select;
 mod store;
 mod table;

@@ -13,6 +13,7 @@ use super::error::{qualified, ApiError};
 use super::events;
 use super::patch::{self, PatchError};
 use super::resources::{self, ResourceType};
+use super::schema;
 use super::select::Selector;
 
 /// What happened to an object, as a watch reports it.
@@ -65,6 +66,9 @@ pub struct WriteOptions {
     pub force: bool,
     /// `dryRun=All`: check and answer, store nothing.
     pub dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields of a custom resource are an
+    /// error rather than silently pruned.
+    pub strict: bool,
 }
 
 /// What a DELETE asks for.
@@ -160,6 +164,7 @@ impl Store {
             manager: "kube-apiserver".to_string(),
             force: false,
             dry_run: false,
+            strict: false,
         };
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
@@ -353,6 +358,49 @@ impl Store {
             .map(|v| v["schema"]["openAPIV3Schema"].clone())
     }
 
+    /// Prunes and checks a custom resource against its version's schema.
+    fn validate(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        object: &mut Value,
+        strict: bool,
+    ) -> Result<(), ApiError> {
+        let Some(schema_doc) = self.schema_of(rt, version) else {
+            return Ok(());
+        };
+        let findings = schema::check(object, &schema_doc);
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if let Some(((field, message), rest)) = findings.invalid.split_first() {
+            let more: Vec<String> = rest.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+            return Err(ApiError::Invalid {
+                kind: format!("{}.{}", rt.kind, rt.group),
+                name,
+                field: field.clone(),
+                message: if more.is_empty() {
+                    message.clone()
+                } else {
+                    format!("{message}, {}", more.join(", "))
+                },
+            });
+        }
+        if strict && !findings.unknown.is_empty() {
+            let fields: Vec<String> = findings
+                .unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            return Err(ApiError::BadRequest(format!(
+                "strict decoding error: {}",
+                fields.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// POST: a new object.
     pub fn create(
         &mut self,
@@ -364,6 +412,7 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let namespace = self.namespace_of(rt, url_namespace, &body)?;
         let mut object = self.prepare_new(rt, version, &namespace, input(body, rt))?;
+        self.validate(rt, version, &mut object, options.strict)?;
         let writer = Writer {
             manager: &options.manager,
             api_version: &rt.api_version(version),
@@ -615,6 +664,7 @@ impl Store {
             });
         }
         let mut new = self.merge_write(rt, version, existing, incoming, part);
+        self.validate(rt, version, &mut new, options.strict)?;
         let writer = Writer {
             manager: &options.manager,
             api_version: &rt.api_version(version),
@@ -872,11 +922,13 @@ impl Store {
                     return Err(ApiError::object_not_found(&rt.group, &rt.plural, name));
                 }
                 let mut object = self.prepare_new(rt, version, &namespace, object)?;
+                self.validate(rt, version, &mut object, options.strict)?;
                 apply::write_entries(&mut object, &applied.entries);
                 self.insert(rt, version, object, options.dry_run)
             }
             Some(existing) => {
                 object = self.merge_write(rt, version, &existing, object, part);
+                self.validate(rt, version, &mut object, options.strict)?;
                 apply::write_entries(&mut object, &applied.entries);
                 self.commit(rt, version, &existing, object, options.dry_run)
             }
@@ -1366,26 +1418,48 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
 
 /// Fills `default`s of a structural schema into the parts of `object` that exist.
 fn apply_defaults(object: &mut Value, schema: &Value) {
-    let Some(properties) = schema["properties"].as_object() else {
-        return;
-    };
-    let Some(map) = object.as_object_mut() else {
-        return;
-    };
-    for (key, property) in properties {
-        if key == "metadata" || key == "apiVersion" || key == "kind" {
-            continue;
-        }
-        match map.get_mut(key) {
-            Some(child) => apply_defaults(child, property),
-            None => {
-                if let Some(default) = property.get("default") {
-                    let mut value = default.clone();
-                    apply_defaults(&mut value, property);
-                    map.insert(key.clone(), value);
+    default_within(object, schema, true);
+}
+
+/// Defaults of one schema node: absent properties with a `default`, then
+/// the same inside present properties, list items and map values.
+fn default_within(value: &mut Value, schema: &Value, top: bool) {
+    match value {
+        Value::Object(map) => {
+            if let Some(properties) = schema["properties"].as_object() {
+                for (key, property) in properties {
+                    if top && matches!(key.as_str(), "metadata" | "apiVersion" | "kind") {
+                        continue;
+                    }
+                    match map.get_mut(key) {
+                        Some(child) => default_within(child, property, false),
+                        None => {
+                            if let Some(default) = property.get("default") {
+                                let mut filled = default.clone();
+                                default_within(&mut filled, property, false);
+                                map.insert(key.clone(), filled);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(values) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                let known = schema["properties"].as_object();
+                for (key, child) in map.iter_mut() {
+                    if !known.is_some_and(|k| k.contains_key(key)) {
+                        default_within(child, values, false);
+                    }
                 }
             }
         }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items").filter(|i| i.is_object()) {
+                for item in items {
+                    default_within(item, item_schema, false);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1412,6 +1486,7 @@ mod tests {
             manager: manager.to_string(),
             force: false,
             dry_run: false,
+            strict: false,
         }
     }
 
@@ -1638,6 +1713,24 @@ mod tests {
             )
             .expect("status patched");
         assert_eq!(updated["status"]["serviceCount"], 2);
+        let with_services = store
+            .patch(
+                &stacks,
+                "v1alpha1",
+                Some("default"),
+                "s",
+                PatchKind::Merge,
+                &json!({"status": {"services": {"web": {"image": "x"}}}}),
+                Part::Status,
+                &options("test"),
+            )
+            .expect("status patched");
+        assert_eq!(
+            with_services["status"]["services"]["web"],
+            json!({"image": "x", "desired": 0, "ready": 0}),
+            "defaults apply inside map values"
+        );
+        assert_eq!(with_services["status"]["conditions"], json!([]));
         assert_eq!(updated["spec"]["suspend"], false);
         assert_eq!(updated["metadata"]["generation"], 1);
     }
