@@ -444,6 +444,16 @@ fn an_invalid_stack_stalls_with_a_message_and_deletes_nothing() -> Result<()> {
     let message = stalled["message"].as_str().unwrap_or_default();
     assert!(message.contains("service web: privileged"), "{message}");
     assert!(message.contains("--allow-privileged"), "{message}");
+    let events = cluster.kubectl(&["get", "events.events.k8s.io", "-o", "json"])?;
+    let events: Value = serde_json::from_str(&events)?;
+    assert!(
+        events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["reason"] == "PolicyRefused" && e["type"] == "Warning"),
+        "no PolicyRefused warning event: {events}"
+    );
     holds_for(Duration::from_secs(2), "the last good objects", || {
         Ok(cluster.names("deployments", "shop")? == before)
     })?;
@@ -611,6 +621,30 @@ fn a_dependent_workload_is_applied_only_once_its_dependency_is_ready() -> Result
     })
     .with_context(|| cluster.diagnostics())?;
     kubelet.allow("shop-web");
+    cluster.wait_ready("shop")?;
+    Ok(())
+}
+
+#[test]
+fn a_workload_deleted_behind_the_controllers_back_is_recreated() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", false))?;
+    cluster.wait_ready("shop")?;
+    let uid_of = |cluster: &Cluster| -> Result<Option<String>> {
+        Ok(cluster
+            .get("deployment", "shop-web")?
+            .and_then(|d| d["metadata"]["uid"].as_str().map(str::to_string)))
+    };
+    let first = uid_of(&cluster)?.context("no web Deployment")?;
+    cluster.kubectl(&["delete", "deployment", "shop-web"])?;
+    wait_until(WAIT, "web recreated", || {
+        Ok(uid_of(&cluster)?.is_some_and(|uid| uid != first))
+    })
+    .with_context(|| cluster.diagnostics())?;
     cluster.wait_ready("shop")?;
     Ok(())
 }
