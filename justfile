@@ -115,3 +115,8 @@ bench-watch *ARGS: e2e-image
     cargo build --release -p stackd
     cargo build --release -p stackd-e2e --bin stackd-fault-proxy
     python3 bench/watch_bench.py {{ARGS}}
+
+# ARGS go to the server: [--listen ADDR] [--kubeconfig PATH] [--kubelet] (see --help).
+# An in-memory Kubernetes API server (plain HTTP) for kubectl and controllers.
+kube-apiserver *ARGS:
+    cargo run -q -p stackd-e2e --bin stackd-kube-apiserver -- {{ARGS}}

@@ -28,10 +28,22 @@ fn crd_prints_the_custom_resource_definition_and_exits_0() {
 }
 
 #[test]
-fn a_command_not_implemented_yet_exits_1_and_says_so_on_stderr() {
-    let out = stackd(Path::new("."), &["controller", "-f", "x.yaml"]);
+fn the_controller_without_a_cluster_to_talk_to_exits_1_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stackd"))
+        .args(["controller", "--metrics-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .env("HOME", dir.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "stackd controller: not available yet\n");
+    assert!(
+        text(&out.stderr).contains("stackd: cannot configure a Kubernetes client"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
 }
 

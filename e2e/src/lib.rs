@@ -1,7 +1,8 @@
 //! Test harness for stackd's end-to-end tests on a real Docker engine: find
 //! and run the binaries, own a compose project per test and clean it up,
 //! read the engine through the docker CLI, count Docker API calls or
-//! inject faults into them through a proxy, and run a real Prometheus.
+//! inject faults into them through a proxy, run a real Prometheus, and
+//! serve an in-memory Kubernetes API ([`kubeapi`]) to kubectl and kube-rs.
 //!
 //! A test starts with `let Some(stack) = Stack::new("tag")? else { return Ok(()) };`,
 //! which skips (passing, after saying why) when the engine does not answer
@@ -9,6 +10,7 @@
 
 mod cmd;
 mod engine;
+pub mod kubeapi;
 mod prometheus;
 mod proxy;
 mod stack;

@@ -14,6 +14,7 @@ use crate::load::{LoadError, LoadOptions, Loaded};
 
 mod completions;
 mod config;
+mod controller;
 mod convert;
 mod crd;
 mod engine;
@@ -143,24 +144,6 @@ impl Command {
             Command::Convert(a) => &a.global,
             Command::Controller(a) => &a.global,
             Command::Completions(a) => &a.global,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Config(_) => "config",
-            Command::Validate(_) => "validate",
-            Command::Wrap(_) => "wrap",
-            Command::Crd(_) => "crd",
-            Command::Plan(_) => "plan",
-            Command::Up(_) => "up",
-            Command::Down(_) => "down",
-            Command::Ps(_) => "ps",
-            Command::Watch(_) => "watch",
-            Command::Status(_) => "status",
-            Command::Convert(_) => "convert",
-            Command::Controller(_) => "controller",
-            Command::Completions(_) => "completions",
         }
     }
 }
@@ -385,6 +368,48 @@ pub struct ControllerArgs {
     /// Watch only this namespace (default: all).
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
+    /// Allow `privileged: true`.
+    #[arg(long)]
+    pub allow_privileged: bool,
+    /// Allow bind mounts (as hostPath volumes).
+    #[arg(long)]
+    pub allow_host_path: bool,
+    /// Allow `network_mode: host` (hostNetwork).
+    #[arg(long)]
+    pub allow_host_network: bool,
+    /// Allow `pid: host` (hostPID).
+    #[arg(long)]
+    pub allow_host_pid: bool,
+    /// Allow `ipc: host` (hostIPC).
+    #[arg(long)]
+    pub allow_host_ipc: bool,
+    /// Allow `cap_add`.
+    #[arg(long)]
+    pub allow_capabilities: bool,
+    /// Image of the init containers that wait for dependencies (needs sh and kubectl).
+    #[arg(long, value_name = "IMAGE")]
+    pub wait_image: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, value_name = "NAME", default_value = "stackd-controller")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: --namespace, else the client's namespace).
+    #[arg(long, value_name = "NS")]
+    pub lease_namespace: Option<String>,
+    /// How long a leader that stopped renewing keeps the Lease (default `15s`).
+    #[arg(long, value_name = "DUR")]
+    pub lease_duration: Option<String>,
+    /// This replica's identity in the Lease (default: $POD_NAME, else the host name, with a unique suffix).
+    #[arg(long, value_name = "ID")]
+    pub identity: Option<String>,
+    /// Reconcile a Ready Stack again after this long (default `5m`).
+    #[arg(long, value_name = "DUR")]
+    pub resync: Option<String>,
+    /// First retry delay after a failed reconcile (default `500ms`).
+    #[arg(long, value_name = "DUR")]
+    pub retry_base: Option<String>,
+    /// Longest retry delay (default `60s`).
+    #[arg(long, value_name = "DUR")]
+    pub retry_cap: Option<String>,
 }
 
 /// `stackd completions`.
@@ -539,12 +564,12 @@ pub enum CliError {
     /// `stackd watch` could not run.
     #[error(transparent)]
     Watch(#[from] crate::reconcile::watch::WatchError),
-    /// The command is part of the contract but not implemented yet.
-    #[error("stackd {command}: not available yet")]
-    NotAvailable {
-        /// The command's name.
-        command: &'static str,
-    },
+    /// `stackd controller` could not connect to the cluster.
+    #[error("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")]
+    KubeConfig(#[source] kube::Error),
+    /// `stackd controller` stopped.
+    #[error(transparent)]
+    Controller(#[from] crate::kube::controller::ControllerError),
 }
 
 /// The process exit status for a failed command: 2 for `plan` with changes
@@ -559,9 +584,6 @@ pub fn exit_code(err: &CliError) -> u8 {
 /// The line printed on stderr for a failed command: `stackd: ` and the error
 /// with its causes (a cause already quoted by its parent is not repeated).
 pub fn render_error(err: &CliError) -> String {
-    if let CliError::NotAvailable { .. } = err {
-        return err.to_string();
-    }
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -592,9 +614,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Watch(args) => watch::run_watch(args),
         Command::Convert(args) => convert::run(&global, args, out, err),
         Command::Completions(args) => completions::run(args.shell, out),
-        other => Err(CliError::NotAvailable {
-            command: other.name(),
-        }),
+        Command::Controller(args) => controller::run(args),
     }
 }
 
@@ -768,10 +788,21 @@ mod tests {
     }
 
     #[test]
-    fn commands_not_implemented_yet_say_so() {
-        let cli = parse(&["controller"]);
-        let error = run(cli, &mut Vec::new(), &mut Vec::new()).unwrap_err();
-        assert_eq!(render_error(&error), "stackd controller: not available yet");
+    fn controller_flags_allow_each_node_level_power_separately() {
+        let cli = parse(&[
+            "controller",
+            "--allow-privileged",
+            "--allow-host-path",
+            "--lease-duration",
+            "3s",
+        ]);
+        let Command::Controller(args) = cli.command else {
+            panic!("not controller")
+        };
+        assert!(args.allow_privileged && args.allow_host_path);
+        assert!(!args.allow_host_network && !args.allow_host_pid && !args.allow_capabilities);
+        assert_eq!(args.lease_name, "stackd-controller");
+        assert_eq!(args.lease_duration.as_deref(), Some("3s"));
     }
 
     #[test]

@@ -9,7 +9,10 @@ use crate::reconcile::watch::{run, WatchOptions};
 /// Where `/metrics` is served unless `--metrics-addr` says otherwise.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9477";
 
-fn duration(flag: &'static str, text: &Option<String>) -> Result<Option<Duration>, CliError> {
+pub(super) fn duration(
+    flag: &'static str,
+    text: &Option<String>,
+) -> Result<Option<Duration>, CliError> {
     let Some(text) = text else { return Ok(None) };
     let parsed = crate::model::parse_duration(text).map_err(|e| CliError::BadDuration {
         text: format!("{flag} {text}"),
@@ -69,7 +72,7 @@ pub(super) fn run_watch(args: &WatchArgs) -> Result<(), CliError> {
 }
 
 /// SIGTERM (what `docker stop` and Kubernetes send) or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -121,20 +121,20 @@ struct ReconcileMetrics {
 }
 
 impl ReconcileMetrics {
-    fn register(registry: &Registry) -> prometheus::Result<Self> {
+    fn register(registry: &Registry, scope: &[&'static str]) -> prometheus::Result<Self> {
         let runs = IntCounterVec::new(
             Opts::new(
                 "stackd_reconcile_total",
                 "Reconciles finished, by stack and result (success, error, skipped).",
             ),
-            &["stack", "result"],
+            &scoped(scope, &["stack", "result"]),
         )?;
         let errors = IntCounterVec::new(
             Opts::new(
                 "stackd_reconcile_errors_total",
                 "Failed reconciles, by stack and reason.",
             ),
-            &["stack", "reason"],
+            &scoped(scope, &["stack", "reason"]),
         )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
@@ -142,7 +142,7 @@ impl ReconcileMetrics {
                 "Time a reconcile took, from dequeue to result, by stack.",
             )
             .buckets(RECONCILE_DURATION_BUCKETS.to_vec()),
-            &["stack"],
+            &scoped(scope, &["stack"]),
         )?;
         registry.register(Box::new(runs.clone()))?;
         registry.register(Box::new(errors.clone()))?;
@@ -179,27 +179,27 @@ struct StackMetrics {
 }
 
 impl StackMetrics {
-    fn register(registry: &Registry) -> prometheus::Result<Self> {
+    fn register(registry: &Registry, scope: &[&'static str]) -> prometheus::Result<Self> {
         let ready = IntGaugeVec::new(
             Opts::new(
                 "stackd_stack_ready",
                 "1 when the stack's Ready condition is True, else 0.",
             ),
-            &["stack"],
+            &scoped(scope, &["stack"]),
         )?;
         let replicas = IntGaugeVec::new(
             Opts::new(
                 "stackd_service_replicas",
                 "Replicas of a service, by state (desired, running, healthy).",
             ),
-            &["stack", "service", "state"],
+            &scoped(scope, &["stack", "service", "state"]),
         )?;
         let drift_repairs = IntCounterVec::new(
             Opts::new(
                 "stackd_drift_repairs_total",
                 "Out-of-band changes repaired, by stack and kind (removed, stopped, config_changed, unhealthy).",
             ),
-            &["stack", "kind"],
+            &scoped(scope, &["stack", "kind"]),
         )?;
         registry.register(Box::new(ready.clone()))?;
         registry.register(Box::new(replicas.clone()))?;
@@ -218,13 +218,13 @@ struct SourceMetrics {
 }
 
 impl SourceMetrics {
-    fn register(registry: &Registry) -> prometheus::Result<Self> {
+    fn register(registry: &Registry, scope: &[&'static str]) -> prometheus::Result<Self> {
         let errors = IntCounterVec::new(
             Opts::new(
                 "stackd_source_errors_total",
                 "Stack sources that failed to load, by stack and kind (parse, validate, interpolate, missing_file, conflict, other).",
             ),
-            &["stack", "kind"],
+            &scoped(scope, &["stack", "kind"]),
         )?;
         registry.register(Box::new(errors.clone()))?;
         Ok(Self { errors })
@@ -250,8 +250,15 @@ impl BackendMetrics {
     }
 }
 
+/// `scope` (the `namespace` label in a cluster, nothing in file mode)
+/// followed by `names`.
+fn scoped(scope: &[&'static str], names: &[&'static str]) -> Vec<&'static str> {
+    scope.iter().chain(names).copied().collect()
+}
+
 struct Inner {
     registry: Registry,
+    namespaced: bool,
     reconcile: ReconcileMetrics,
     queue: QueueMetrics,
     stacks: StackMetrics,
@@ -282,7 +289,18 @@ impl Metrics {
     /// A fresh registry with every metric registered, `stackd_build_info`
     /// set and (on Linux) the process collector.
     pub fn new() -> Self {
-        match Self::build() {
+        Self::with_scope(false)
+    }
+
+    /// Like [`Metrics::new`], for the cluster controller: every series
+    /// labelled `stack` is labelled `namespace` too, and the `stack`
+    /// arguments of the methods are `namespace/name`.
+    pub fn namespaced() -> Self {
+        Self::with_scope(true)
+    }
+
+    fn with_scope(namespaced: bool) -> Self {
+        match Self::build(namespaced) {
             Ok(metrics) => metrics,
             // Registration only fails on a duplicate or malformed name, and
             // the names are constants registered once on a fresh registry:
@@ -291,7 +309,8 @@ impl Metrics {
         }
     }
 
-    fn build() -> prometheus::Result<Self> {
+    fn build(namespaced: bool) -> prometheus::Result<Self> {
+        let scope: &[&'static str] = if namespaced { &["namespace"] } else { &[] };
         let registry = Registry::new();
         let build_info = IntGaugeVec::new(
             Opts::new(
@@ -309,10 +328,11 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         let inner = Inner {
-            reconcile: ReconcileMetrics::register(&registry)?,
+            namespaced,
+            reconcile: ReconcileMetrics::register(&registry, scope)?,
             queue: QueueMetrics::register(&registry)?,
-            stacks: StackMetrics::register(&registry)?,
-            sources: SourceMetrics::register(&registry)?,
+            stacks: StackMetrics::register(&registry, scope)?,
+            sources: SourceMetrics::register(&registry, scope)?,
             backend: BackendMetrics::register(&registry)?,
             registry,
         };
@@ -362,7 +382,7 @@ impl Metrics {
         self.inner
             .reconcile
             .errors
-            .with_label_values(&[stack, bounded(reason)])
+            .with_label_values(&self.stack_values(stack, &[bounded(reason)]))
             .inc();
     }
 
@@ -380,7 +400,7 @@ impl Metrics {
         self.inner
             .stacks
             .drift_repairs
-            .with_label_values(&[stack, bounded(kind)])
+            .with_label_values(&self.stack_values(stack, &[bounded(kind)]))
             .inc();
     }
 
@@ -389,7 +409,7 @@ impl Metrics {
         self.inner
             .stacks
             .ready
-            .with_label_values(&[stack])
+            .with_label_values(&self.stack_values(stack, &[]))
             .set(i64::from(ready));
     }
 
@@ -399,7 +419,7 @@ impl Metrics {
         self.inner
             .stacks
             .replicas
-            .with_label_values(&[stack, service, bounded(state)])
+            .with_label_values(&self.stack_values(stack, &[service, bounded(state)]))
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
@@ -410,7 +430,7 @@ impl Metrics {
         self.inner
             .sources
             .errors
-            .with_label_values(&[stack, bounded(kind)])
+            .with_label_values(&self.stack_values(stack, &[bounded(kind)]))
             .inc();
     }
 
@@ -429,24 +449,22 @@ impl Metrics {
     pub fn forget_stack(&self, stack: &str) {
         let reconcile = &self.inner.reconcile;
         let stacks = &self.inner.stacks;
-        remove_matching(&reconcile.runs, &["stack", "result"], &[("stack", stack)]);
-        remove_matching(&reconcile.errors, &["stack", "reason"], &[("stack", stack)]);
-        remove_matching(&reconcile.duration, &["stack"], &[("stack", stack)]);
-        remove_matching(&stacks.ready, &["stack"], &[("stack", stack)]);
+        let matching = self.stack_matching(stack, None);
+        let names = |rest: &[&'static str]| self.names(rest);
+        remove_matching(&reconcile.runs, &names(&["stack", "result"]), &matching);
+        remove_matching(&reconcile.errors, &names(&["stack", "reason"]), &matching);
+        remove_matching(&reconcile.duration, &names(&["stack"]), &matching);
+        remove_matching(&stacks.ready, &names(&["stack"]), &matching);
         remove_matching(
             &stacks.replicas,
-            &["stack", "service", "state"],
-            &[("stack", stack)],
+            &names(&["stack", "service", "state"]),
+            &matching,
         );
-        remove_matching(
-            &stacks.drift_repairs,
-            &["stack", "kind"],
-            &[("stack", stack)],
-        );
+        remove_matching(&stacks.drift_repairs, &names(&["stack", "kind"]), &matching);
         remove_matching(
             &self.inner.sources.errors,
-            &["stack", "kind"],
-            &[("stack", stack)],
+            &names(&["stack", "kind"]),
+            &matching,
         );
     }
 
@@ -454,20 +472,61 @@ impl Metrics {
     pub fn forget_service(&self, stack: &str, service: &str) {
         remove_matching(
             &self.inner.stacks.replicas,
-            &["stack", "service", "state"],
-            &[("stack", stack), ("service", service)],
+            &self.names(&["stack", "service", "state"]),
+            &self.stack_matching(stack, Some(service)),
         );
+    }
+
+    /// The label names of a per-stack family: `namespace` first in a cluster.
+    fn names(&self, rest: &[&'static str]) -> Vec<&'static str> {
+        if self.inner.namespaced {
+            scoped(&["namespace"], rest)
+        } else {
+            rest.to_vec()
+        }
+    }
+
+    /// The values of the scope and `stack` labels, then `rest`. In a
+    /// cluster `stack` is `namespace/name`.
+    fn stack_values<'a>(&self, stack: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut values = if self.inner.namespaced {
+            let (namespace, name) = stack.split_once('/').unwrap_or(("", stack));
+            vec![namespace, name]
+        } else {
+            vec![stack]
+        };
+        values.extend_from_slice(rest);
+        values
+    }
+
+    /// The `(label, value)` pairs that pick the series of `stack` (and of
+    /// one service of it).
+    fn stack_matching<'a>(
+        &self,
+        stack: &'a str,
+        service: Option<&'a str>,
+    ) -> Vec<(&'static str, &'a str)> {
+        let mut matching = if self.inner.namespaced {
+            let (namespace, name) = stack.split_once('/').unwrap_or(("", stack));
+            vec![("namespace", namespace), ("stack", name)]
+        } else {
+            vec![("stack", stack)]
+        };
+        if let Some(service) = service {
+            matching.push(("service", service));
+        }
+        matching
     }
 
     fn finish(&self, stack: &str, result: ReconcileResult, start: Instant) {
         let reconcile = &self.inner.reconcile;
         reconcile
             .duration
-            .with_label_values(&[stack])
+            .with_label_values(&self.stack_values(stack, &[]))
             .observe(start.elapsed().as_secs_f64());
         reconcile
             .runs
-            .with_label_values(&[stack, result.as_str()])
+            .with_label_values(&self.stack_values(stack, &[result.as_str()]))
             .inc();
     }
 }

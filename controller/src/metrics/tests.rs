@@ -598,3 +598,76 @@ async fn promtool_finds_no_problem_in_a_populated_registry() {
         "promtool check metrics: {said}\n--- input ---\n{text}"
     );
 }
+
+#[test]
+fn in_a_cluster_every_stack_series_carries_its_namespace_and_is_forgotten_per_namespace() {
+    let metrics = Metrics::namespaced();
+    metrics.set_stack_ready("apps/shop", true);
+    metrics.set_stack_ready("staging/shop", false);
+    metrics.set_service_replicas("apps/shop", "web", "desired", 2);
+    metrics.reconcile_failed("apps/shop", "server_error");
+    metrics
+        .count_and_measure("apps/shop")
+        .result(ReconcileResult::Success);
+    let text = metrics.encode();
+    assert_eq!(
+        value(
+            &text,
+            "stackd_stack_ready",
+            &[("namespace", "apps"), ("stack", "shop")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "stackd_stack_ready",
+            &[("namespace", "staging"), ("stack", "shop")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "stackd_service_replicas",
+            &[
+                ("namespace", "apps"),
+                ("stack", "shop"),
+                ("service", "web"),
+                ("state", "desired")
+            ]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "stackd_reconcile_total",
+            &[
+                ("namespace", "apps"),
+                ("stack", "shop"),
+                ("result", "success")
+            ]
+        ),
+        Some(1.0)
+    );
+    metrics.forget_stack("apps/shop");
+    let text = metrics.encode();
+    assert_eq!(
+        value(
+            &text,
+            "stackd_stack_ready",
+            &[("namespace", "apps"), ("stack", "shop")]
+        ),
+        None
+    );
+    assert_eq!(
+        value(
+            &text,
+            "stackd_stack_ready",
+            &[("namespace", "staging"), ("stack", "shop")]
+        ),
+        Some(0.0),
+        "the other namespace's stack of the same name stays"
+    );
+}

@@ -88,7 +88,7 @@ pub mod check;
 mod tests;
 
 pub use keys::keys_present;
-pub use names::{dns_label, is_dns_label};
+pub use names::{dns_label, is_dns_label, label_value};
 
 /// The image of the init containers that wait for dependencies, unless
 /// the options or the project say otherwise: it needs `sh`, `grep` and
@@ -328,6 +328,25 @@ impl Object {
             Object::StatefulSet(o) => &o.metadata,
             Object::DaemonSet(o) => &o.metadata,
             Object::Job(o) => &o.metadata,
+        }
+    }
+
+    /// The object's metadata, to change (the controller adds its owner
+    /// reference).
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::ServiceAccount(o) => &mut o.metadata,
+            Object::Role(o) => &mut o.metadata,
+            Object::RoleBinding(o) => &mut o.metadata,
+            Object::Secret(o) => &mut o.metadata,
+            Object::ConfigMap(o) => &mut o.metadata,
+            Object::PersistentVolumeClaim(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+            Object::NetworkPolicy(o) => &mut o.metadata,
+            Object::Deployment(o) => &mut o.metadata,
+            Object::StatefulSet(o) => &mut o.metadata,
+            Object::DaemonSet(o) => &mut o.metadata,
+            Object::Job(o) => &mut o.metadata,
         }
     }
 

@@ -1,0 +1,650 @@
+//! `stackd controller` against the in-memory API server (kubeapi), driven
+//! with the real kubectl: Stacks become owned objects applied by `stackd`,
+//! changes touch only what changed, removed services are pruned, invalid
+//! Stacks stall without harm, deletion cleans up, only the leader acts,
+//! injected server errors are retried, and `kubectl wait` sees Ready.
+//! Skipped (passing, after saying why) when kubectl is not installed.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use stackd_e2e::kubeapi::{
+    kubectl_bin, FaultFilter, FaultKind, KubeApiServer, RunningKubelet, Verb,
+};
+use stackd_e2e::{holds_for, http_get, stackd_bin, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A server, its kubeconfig, the CRD installed, and the controllers started.
+struct Cluster {
+    server: KubeApiServer,
+    dir: tempfile::TempDir,
+    kubectl: PathBuf,
+    controllers: Vec<(String, Child)>,
+    /// The metrics port of each controller, by identity.
+    metrics_ports: BTreeMap<String, u16>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.controllers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Cluster {
+    /// `None` (after saying why) when kubectl is missing.
+    fn start() -> Result<Option<Self>> {
+        let Some(kubectl) = kubectl_bin()? else {
+            eprintln!("skipped: no kubectl (set STACKD_KUBECTL or install it)");
+            return Ok(None);
+        };
+        let server = KubeApiServer::start()?;
+        let dir = tempfile::tempdir()?;
+        server.write_kubeconfig(&dir.path().join("kubeconfig"))?;
+        let cluster = Cluster {
+            server,
+            dir,
+            kubectl,
+            controllers: Vec::new(),
+            metrics_ports: BTreeMap::new(),
+        };
+        let crd = Command::new(stackd_bin()?).arg("crd").output()?;
+        if !crd.status.success() {
+            bail!("stackd crd failed");
+        }
+        let crd_file = cluster.dir.path().join("crd.yaml");
+        std::fs::write(&crd_file, &crd.stdout)?;
+        cluster.kubectl(&["apply", "-f", &crd_file.display().to_string()])?;
+        Ok(Some(cluster))
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn kubectl_raw(&self, args: &[&str], input: Option<&str>) -> Result<std::process::Output> {
+        use std::io::Write;
+        let mut child = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running kubectl")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.unwrap_or_default().as_bytes())?;
+        }
+        Ok(child.wait_with_output()?)
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Result<String> {
+        let out = self.kubectl_raw(args, None)?;
+        if !out.status.success() {
+            bail!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn apply(&self, manifest: &str) -> Result<()> {
+        let out = self.kubectl_raw(&["apply", "-f", "-"], Some(manifest))?;
+        if !out.status.success() {
+            bail!("kubectl apply: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+
+    /// The object as JSON, `None` when it does not exist.
+    fn get(&self, resource: &str, name: &str) -> Result<Option<Value>> {
+        let out = self.kubectl_raw(
+            &["get", resource, name, "-o", "json", "--show-managed-fields"],
+            None,
+        )?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("NotFound") || err.contains("not found") {
+                return Ok(None);
+            }
+            bail!("kubectl get {resource} {name}: {err}");
+        }
+        Ok(Some(serde_json::from_slice(&out.stdout)?))
+    }
+
+    /// Names of the objects of `resource` labelled for stack `stack`.
+    fn names(&self, resource: &str, stack: &str) -> Result<Vec<String>> {
+        let selector = format!("app.kubernetes.io/part-of={stack}");
+        let out = self.kubectl(&["get", resource, "-l", &selector, "-o", "json"])?;
+        let list: Value = serde_json::from_str(&out)?;
+        let mut names: Vec<String> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// `kind/name` → resourceVersion of every object of the stack.
+    fn versions(&self, stack: &str) -> Result<BTreeMap<String, String>> {
+        let selector = format!("app.kubernetes.io/part-of={stack}");
+        let out = self.kubectl(&[
+            "get",
+            "deployments,statefulsets,jobs,services,configmaps,secrets,persistentvolumeclaims,networkpolicies",
+            "-l",
+            &selector,
+            "-o",
+            "json",
+        ])?;
+        let list: Value = serde_json::from_str(&out)?;
+        Ok(list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                (
+                    format!(
+                        "{}/{}",
+                        i["kind"].as_str().unwrap_or(""),
+                        i["metadata"]["name"].as_str().unwrap_or("")
+                    ),
+                    i["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            })
+            .collect())
+    }
+
+    fn start_controller(&mut self, identity: &str) -> Result<()> {
+        let log = std::fs::File::create(self.dir.path().join(format!("{identity}.log")))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let metrics_addr = format!("127.0.0.1:{port}");
+        let child = Command::new(stackd_bin()?)
+            .args([
+                "controller",
+                "--metrics-addr",
+                &metrics_addr,
+                "--identity",
+                identity,
+                "--lease-namespace",
+                "default",
+                "--lease-duration",
+                "3s",
+                "--retry-base",
+                "100ms",
+                "--retry-cap",
+                "2s",
+            ])
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("RUST_LOG", "info")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.controllers.push((identity.to_string(), child));
+        self.metrics_ports.insert(identity.to_string(), port);
+        Ok(())
+    }
+
+    fn stop_controller(&mut self, identity: &str) {
+        if let Some(index) = self.controllers.iter().position(|(i, _)| i == identity) {
+            let (_, mut child) = self.controllers.remove(index);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn controller_log(&self, identity: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{identity}.log"))).unwrap_or_default()
+    }
+
+    fn kubelet(&self) -> RunningKubelet {
+        self.server.kubelet().spawn()
+    }
+
+    fn condition(&self, stack: &str, type_: &str) -> Result<Option<Value>> {
+        let Some(stack) = self.get("stack", stack)? else {
+            return Ok(None);
+        };
+        Ok(stack["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == type_)
+            .cloned())
+    }
+
+    fn wait_ready(&self, stack: &str) -> Result<()> {
+        wait_until(WAIT, &format!("stack {stack} Ready"), || {
+            Ok(self
+                .condition(stack, "Ready")?
+                .is_some_and(|c| c["status"] == "True"))
+        })
+        .with_context(|| self.diagnostics())
+    }
+
+    fn diagnostics(&self) -> String {
+        let logs: Vec<String> = self
+            .controllers
+            .iter()
+            .map(|(id, _)| format!("--- {id}\n{}", self.controller_log(id)))
+            .collect();
+        let stacks = self
+            .kubectl(&["get", "stacks", "-o", "yaml"])
+            .unwrap_or_default();
+        format!("{stacks}\n{}", logs.join("\n"))
+    }
+}
+
+fn shop(web_image: &str, with_cache: bool) -> String {
+    let cache = if with_cache {
+        "      cache:\n        image: redis:7\n        ports: [{target: 6379}]\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata: {{name: shop, namespace: default}}\nspec:\n  compose:\n    services:\n      web:\n        image: {web_image}\n        ports: [{{target: 80}}]\n        environment: {{MODE: prod}}\n      db:\n        image: postgres:16\n        volumes: [{{type: volume, source: data, target: /var/lib/postgresql/data}}]\n{cache}    volumes:\n      data: {{}}\n"
+    )
+}
+
+#[test]
+fn a_stack_becomes_objects_owned_by_it_and_applied_by_stackd_and_turns_ready() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    cluster.apply(&shop("nginx:1.27", true))?;
+    wait_until(WAIT, "the web Deployment", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_some())
+    })
+    .with_context(|| cluster.diagnostics())?;
+    let stack = cluster.get("stack", "shop")?.context("no stack")?;
+    let uid = stack["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        stack["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "stackd.dev/cleanup")),
+        "{stack}"
+    );
+    wait_until(WAIT, "the cache Deployment and the db StatefulSet", || {
+        Ok(cluster.get("deployment", "shop-cache")?.is_some()
+            && cluster.get("statefulset", "shop-db")?.is_some())
+    })?;
+    for (resource, name) in [
+        ("deployment", "shop-web"),
+        ("deployment", "shop-cache"),
+        ("statefulset", "shop-db"),
+        ("service", "web"),
+    ] {
+        let object = cluster.get(resource, name)?.context(name.to_string())?;
+        let owners = &object["metadata"]["ownerReferences"];
+        assert_eq!(owners[0]["kind"], "Stack", "{resource}/{name}: {owners}");
+        assert_eq!(owners[0]["uid"], uid.as_str());
+        assert_eq!(owners[0]["controller"], true);
+        let managers: Vec<&str> = object["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["manager"].as_str())
+            .collect();
+        assert!(
+            managers.contains(&"stackd"),
+            "{resource}/{name}: {managers:?}"
+        );
+        assert_eq!(
+            object["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "stackd"
+        );
+    }
+    let applies = cluster
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == Some(Verb::Patch) && r.field_manager.as_deref() == Some("stackd"))
+        .count();
+    assert!(applies >= 4, "{applies} applies as stackd");
+    let ready = cluster
+        .condition("shop", "Ready")?
+        .context("no Ready condition")?;
+    assert_eq!(ready["status"], "False", "nothing runs yet: {ready}");
+
+    let _kubelet = cluster.kubelet();
+    let wait = cluster.kubectl_raw(
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "stack/shop",
+            "--timeout=60s",
+        ],
+        None,
+    )?;
+    assert!(
+        wait.status.success(),
+        "kubectl wait: {}\n{}",
+        String::from_utf8_lossy(&wait.stderr),
+        cluster.diagnostics()
+    );
+    let status = cluster.get("stack", "shop")?.context("no stack")?["status"].clone();
+    assert_eq!(
+        status["observedGeneration"],
+        stack["metadata"]["generation"]
+    );
+    assert_eq!(status["services"]["web"]["ready"], 1, "{status}");
+
+    let port = cluster.metrics_ports["solo"];
+    assert_eq!(http_get(port, "/readyz")?, "ok\n");
+    let metrics = http_get(port, "/metrics")?;
+    assert!(
+        metrics.contains(r#"stackd_stack_ready{namespace="default",stack="shop"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"stackd_service_replicas{namespace="default",service="web",stack="shop",state="desired"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"stackd_backend_requests_total{backend="kubernetes",operation="apply",outcome="success"}"#
+    ));
+    Ok(())
+}
+
+#[test]
+fn changing_one_service_changes_only_its_objects_and_removing_one_prunes_it() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", true))?;
+    cluster.wait_ready("shop")?;
+    let before = cluster.versions("shop")?;
+    assert!(before.contains_key("Deployment/shop-cache"), "{before:?}");
+
+    cluster.apply(&shop("nginx:1.28", true))?;
+    wait_until(WAIT, "web on nginx:1.28", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_some_and(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+        }))
+    })?;
+    cluster.wait_ready("shop")?;
+    let generation =
+        cluster.get("stack", "shop")?.context("no stack")?["metadata"]["generation"].clone();
+    wait_until(WAIT, "the new generation observed", || {
+        Ok(cluster
+            .get("stack", "shop")?
+            .is_some_and(|s| s["status"]["observedGeneration"] == generation))
+    })?;
+    let after = cluster.versions("shop")?;
+    let changed: Vec<&String> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        changed,
+        ["Deployment/shop-web"],
+        "before {before:?} after {after:?}"
+    );
+
+    cluster.apply(&shop("nginx:1.28", false))?;
+    wait_until(WAIT, "the cache pruned", || {
+        Ok(cluster.get("deployment", "shop-cache")?.is_none()
+            && cluster.get("service", "cache")?.is_none())
+    })
+    .with_context(|| cluster.diagnostics())?;
+    assert!(cluster.get("deployment", "shop-web")?.is_some());
+    assert!(cluster.get("statefulset", "shop-db")?.is_some());
+    cluster.wait_ready("shop")?;
+    Ok(())
+}
+
+#[test]
+fn an_invalid_stack_stalls_with_a_message_and_deletes_nothing() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", true))?;
+    cluster.wait_ready("shop")?;
+    let before = cluster.names("deployments", "shop")?;
+    let privileged = shop("nginx:1.27", false).replace(
+        "        environment: {MODE: prod}\n",
+        "        environment: {MODE: prod}\n        privileged: true\n",
+    );
+    cluster.apply(&privileged)?;
+    wait_until(WAIT, "Stalled", || {
+        Ok(cluster
+            .condition("shop", "Stalled")?
+            .is_some_and(|c| c["status"] == "True"))
+    })
+    .with_context(|| cluster.diagnostics())?;
+    let stalled = cluster
+        .condition("shop", "Stalled")?
+        .context("no Stalled")?;
+    assert_eq!(stalled["reason"], "PolicyRefused");
+    let message = stalled["message"].as_str().unwrap_or_default();
+    assert!(message.contains("service web: privileged"), "{message}");
+    assert!(message.contains("--allow-privileged"), "{message}");
+    let events = cluster.kubectl(&["get", "events.events.k8s.io", "-o", "json"])?;
+    let events: Value = serde_json::from_str(&events)?;
+    assert!(
+        events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["reason"] == "PolicyRefused" && e["type"] == "Warning"),
+        "no PolicyRefused warning event: {events}"
+    );
+    holds_for(Duration::from_secs(2), "the last good objects", || {
+        Ok(cluster.names("deployments", "shop")? == before)
+    })?;
+    assert!(before.contains(&"shop-cache".to_string()), "{before:?}");
+    Ok(())
+}
+
+#[test]
+fn deleting_a_stack_removes_its_objects_and_keeps_its_volume_claims() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    let _kubelet = cluster.kubelet();
+    let manifest = shop("nginx:1.27", true).replace(
+        "    volumes:\n      data: {}\n",
+        "      backup:\n        image: busybox\n        volumes: [{type: volume, source: data, target: /data}]\n    volumes:\n      data: {}\n",
+    );
+    cluster.apply(&manifest)?;
+    cluster.wait_ready("shop")?;
+    let claims = cluster.names("persistentvolumeclaims", "shop")?;
+    assert_eq!(
+        claims,
+        ["shop-data"],
+        "a volume shared by two services is one claim"
+    );
+    cluster.kubectl(&["delete", "stack", "shop", "--wait=false"])?;
+    wait_until(WAIT, "the stack and its objects gone", || {
+        Ok(cluster.get("stack", "shop")?.is_none()
+            && cluster.names("deployments", "shop")?.is_empty()
+            && cluster.names("services", "shop")?.is_empty()
+            && cluster.names("configmaps", "shop")?.is_empty())
+    })
+    .with_context(|| cluster.diagnostics())?;
+    assert_eq!(
+        cluster.names("persistentvolumeclaims", "shop")?,
+        ["shop-data"]
+    );
+    Ok(())
+}
+
+#[test]
+fn of_two_controllers_only_the_lease_holder_acts_and_the_other_takes_over() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("one")?;
+    wait_until(WAIT, "a lease holder", || {
+        Ok(cluster
+            .get("lease", "stackd-controller")?
+            .is_some_and(|l| l["spec"]["holderIdentity"] == "one"))
+    })?;
+    cluster.start_controller("two")?;
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", true))?;
+    cluster.wait_ready("shop")?;
+    let reporters = |cluster: &Cluster| -> Result<Vec<String>> {
+        let out = cluster.kubectl(&["get", "events.events.k8s.io", "-o", "json"])?;
+        let list: Value = serde_json::from_str(&out)?;
+        let mut found: Vec<String> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["reportingInstance"].as_str().map(str::to_string))
+            .collect();
+        found.sort();
+        found.dedup();
+        Ok(found)
+    };
+    assert_eq!(reporters(&cluster)?, ["one"]);
+    assert!(
+        !cluster
+            .controller_log("two")
+            .contains("leading: reconciling"),
+        "the follower started reconciling:\n{}",
+        cluster.controller_log("two")
+    );
+
+    cluster.stop_controller("one");
+    wait_until(WAIT, "two holding the lease", || {
+        Ok(cluster
+            .get("lease", "stackd-controller")?
+            .is_some_and(|l| l["spec"]["holderIdentity"] == "two"))
+    })?;
+    cluster.apply(&shop("nginx:1.28", true))?;
+    wait_until(WAIT, "two applying the change", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_some_and(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+        }))
+    })
+    .with_context(|| cluster.diagnostics())?;
+    let lease = cluster
+        .get("lease", "stackd-controller")?
+        .context("no lease")?;
+    assert!(
+        lease["spec"]["leaseTransitions"].as_i64() >= Some(1),
+        "{lease}"
+    );
+    Ok(())
+}
+
+#[test]
+fn injected_server_errors_are_retried_until_the_stack_converges() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    let faults = cluster.server.faults().clone();
+    faults.seed(7);
+    faults.fail_next(
+        3,
+        FaultKind::Internal,
+        FaultFilter::on(Verb::Patch, "deployments"),
+    );
+    faults.fail_next(
+        2,
+        FaultKind::Conflict,
+        FaultFilter::on(Verb::Patch, "services"),
+    );
+    faults.fail_fraction(
+        0.2,
+        FaultKind::Internal,
+        FaultFilter::on(Verb::List, "configmaps"),
+    );
+    cluster.start_controller("solo")?;
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", true))?;
+    cluster.wait_ready("shop")?;
+    assert!(
+        faults.injected() >= 5,
+        "{} faults injected",
+        faults.injected()
+    );
+    let log = cluster.controller_log("solo");
+    assert!(log.contains("reconcile failed"), "no retry logged:\n{log}");
+    Ok(())
+}
+
+#[test]
+fn a_dependent_workload_is_applied_only_once_its_dependency_is_ready() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    let kubelet = cluster.server.kubelet().only(&[]).spawn();
+    let manifest = "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata: {name: shop, namespace: default}\nspec:\n  compose:\n    services:\n      web:\n        image: nginx:1.27\n        depends_on: {db: {condition: service_healthy}}\n      db:\n        image: postgres:16\n        healthcheck: {test: [CMD, pg_isready]}\n";
+    cluster.apply(manifest)?;
+    wait_until(WAIT, "the db Deployment", || {
+        Ok(cluster.get("deployment", "shop-db")?.is_some())
+    })
+    .with_context(|| cluster.diagnostics())?;
+    wait_until(WAIT, "Reconciling saying what web waits for", || {
+        Ok(cluster.condition("shop", "Reconciling")?.is_some_and(|c| {
+            c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("web: waiting for db (service_healthy)"))
+        }))
+    })
+    .with_context(|| cluster.diagnostics())?;
+    holds_for(Duration::from_secs(2), "web not applied", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_none())
+    })?;
+    kubelet.allow("shop-db");
+    wait_until(WAIT, "the web Deployment once db is ready", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_some())
+    })
+    .with_context(|| cluster.diagnostics())?;
+    kubelet.allow("shop-web");
+    cluster.wait_ready("shop")?;
+    Ok(())
+}
+
+#[test]
+fn a_workload_deleted_behind_the_controllers_back_is_recreated() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    cluster.start_controller("solo")?;
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", false))?;
+    cluster.wait_ready("shop")?;
+    let uid_of = |cluster: &Cluster| -> Result<Option<String>> {
+        Ok(cluster
+            .get("deployment", "shop-web")?
+            .and_then(|d| d["metadata"]["uid"].as_str().map(str::to_string)))
+    };
+    let first = uid_of(&cluster)?.context("no web Deployment")?;
+    cluster.kubectl(&["delete", "deployment", "shop-web"])?;
+    wait_until(WAIT, "web recreated", || {
+        Ok(uid_of(&cluster)?.is_some_and(|uid| uid != first))
+    })
+    .with_context(|| cluster.diagnostics())?;
+    cluster.wait_ready("shop")?;
+    Ok(())
+}
