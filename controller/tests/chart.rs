@@ -207,21 +207,15 @@ fn grants(rules: &[&Value]) -> BTreeSet<(String, String, String)> {
 
 /// What the controller calls: nothing more may be granted.
 fn expected_grants() -> BTreeSet<(String, String, String)> {
-    let workload_verbs = [
-        "get", "list", "watch", "create", "patch", "update", "delete",
-    ];
+    let workload_verbs = ["get", "list", "watch", "create", "patch", "delete"];
     let mut out = BTreeSet::new();
     let mut add = |group: &str, resource: &str, verbs: &[&str]| {
         for verb in verbs {
             out.insert((group.into(), resource.into(), (*verb).into()));
         }
     };
-    add(
-        "stackd.dev",
-        "stacks",
-        &["get", "list", "watch", "patch", "update"],
-    );
-    add("stackd.dev", "stacks/status", &["get", "patch", "update"]);
+    add("stackd.dev", "stacks", &["get", "list", "watch", "patch"]);
+    add("stackd.dev", "stacks/status", &["get", "patch"]);
     add("stackd.dev", "stacks/finalizers", &["update"]);
     for (group, resource) in [
         ("apps", "deployments"),

@@ -141,7 +141,10 @@ fn up_on_a_terminal_redraws_one_line_per_container_under_a_running_header() -> R
     // Not a terminal: plain lines, appended, no escape codes.
     stack.down(false)?;
     let plain = stack.up()?.output();
-    ensure!(!plain.contains('\u{1b}'), "escape codes in plain output: {plain:?}");
+    ensure!(
+        !plain.contains('\u{1b}'),
+        "escape codes in plain output: {plain:?}"
+    );
     ensure!(!plain.contains("[+] Running"), "{plain}");
     ensure!(
         plain.contains(&format!("Container {name}-web-2 Started")),
