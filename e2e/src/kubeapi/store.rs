@@ -248,8 +248,9 @@ impl Store {
                 bucket
                     .iter()
                     .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
+                    .filter(|(_, obj)| rt.is_events_v1() || selector.matches(obj))
                     .map(|(_, obj)| output(obj, rt, version))
-                    .filter(|obj| selector.matches(obj))
+                    .filter(|obj| !rt.is_events_v1() || selector.matches(obj))
                     .collect()
             })
             .unwrap_or_default()
@@ -1233,24 +1234,44 @@ impl Store {
         if owner_uid.is_empty() {
             return Vec::new();
         }
-        self.all_keys()
-            .into_iter()
-            .filter(|(rt, ns, name)| {
-                self.stored(rt, ns, name).is_some_and(|o| {
-                    o["metadata"]["ownerReferences"]
-                        .as_array()
-                        .is_some_and(|refs| {
-                            refs.iter().any(|r| r["uid"].as_str() == Some(owner_uid))
-                        })
-                })
-            })
-            .collect()
+        let mut found = Vec::new();
+        for (storage, bucket) in &self.objects {
+            for ((ns, name), object) in bucket {
+                let owned = object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(owner_uid)));
+                if owned {
+                    if let Some(rt) = self.types.iter().find(|t| t.storage_key() == *storage) {
+                        found.push((rt.clone(), ns.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+        found
     }
 
     /// Owners deleted in the foreground lose their `foregroundDeletion`
     /// finalizer once no dependent is left (and then go, if nothing else holds them).
     fn release_foreground_owners(&mut self) {
-        for (rt, ns, name) in self.all_keys() {
+        let waiting: Vec<(ResourceType, String, String)> = self
+            .objects
+            .iter()
+            .flat_map(|(storage, bucket)| {
+                bucket
+                    .iter()
+                    .map(move |(key, object)| (storage, key, object))
+            })
+            .filter(|(_, _, object)| {
+                object["metadata"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| f == FOREGROUND))
+            })
+            .filter_map(|(storage, (ns, name), _)| {
+                let rt = self.types.iter().find(|t| t.storage_key() == *storage)?;
+                Some((rt.clone(), ns.clone(), name.clone()))
+            })
+            .collect();
+        for (rt, ns, name) in waiting {
             let Some(owner) = self.stored(&rt, &ns, &name).cloned() else {
                 continue;
             };
@@ -1276,13 +1297,17 @@ impl Store {
         if owner_uid.is_empty() {
             return;
         }
+        let dependents = self.dependents_of(owner_uid);
+        if dependents.is_empty() {
+            return;
+        }
         let live_uids: std::collections::BTreeSet<String> = self
             .objects
             .values()
             .flat_map(|b| b.values())
             .filter_map(|o| o["metadata"]["uid"].as_str().map(str::to_string))
             .collect();
-        for (rt, ns, name) in self.all_keys() {
+        for (rt, ns, name) in dependents {
             let Some(object) = self.stored(&rt, &ns, &name).cloned() else {
                 continue;
             };
