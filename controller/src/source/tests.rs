@@ -115,8 +115,8 @@ fn the_repository_manifests_are_five_stacks_that_load() {
             Origin::Manifest {
                 path: root.join("coordination/stack.yaml")
             },
-            Origin::ComposeDir {
-                dir: root.join("orchestrator")
+            Origin::Manifest {
+                path: root.join("orchestrator/stack.yaml")
             },
             Origin::Manifest {
                 path: root.join("toolhub/stack.yaml")
@@ -140,12 +140,13 @@ fn the_repository_manifests_are_five_stacks_that_load() {
         ]
     );
     let orchestrator = &stacks[2];
+    // The manifest names its secret file relative to itself.
     assert!(orchestrator
         .files
         .contains(&root.join("orchestrator/secrets/db_password.txt")));
     assert_eq!(
         orchestrator.meta.config_files,
-        [root.join("orchestrator/compose.yaml").display().to_string()]
+        [root.join("orchestrator/stack.yaml").display().to_string()]
     );
     assert_eq!(
         orchestrator.meta.working_dir,
