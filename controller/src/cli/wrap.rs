@@ -1,6 +1,5 @@
 //! `stackd wrap`: a Stack manifest whose `spec.compose` is the loaded model.
 use std::io::Write;
-use std::path::Path;
 
 use super::{load_and_warn, load_options, CliError, GlobalArgs};
 use crate::load::LoadOptions;
@@ -69,6 +68,8 @@ fn active_profiles(options: &LoadOptions) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn project(name: &str) -> Project {
