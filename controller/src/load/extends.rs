@@ -132,6 +132,7 @@ impl State<'_> {
                 let expanded = super::paths::expand_home(path, ctx.home);
                 let absolute = super::environment::clean_path(&dir.join(expanded));
                 if !self.files.contains_key(&absolute) {
+                    ctx.count_included_file(&extends.span, &absolute)?;
                     let (services, tags) = load_extends_file(&absolute, &extends.span, name, ctx)?;
                     let file_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
                     self.files.insert(

@@ -65,6 +65,9 @@ pub fn apply_include(
             paths.push(absolute);
         }
         let Some(first) = paths.first() else { continue };
+        for path in &paths {
+            ctx.count_included_file(&entry.span, path)?;
+        }
         let project_dir = match &spec.project_directory {
             None => first.parent().map(Path::to_path_buf).unwrap_or_default(),
             Some(dir) => super::environment::clean_path(

@@ -11,15 +11,7 @@ use std::sync::Arc;
 use granit_parser::{Event, Options, Parser, ScalarStyle};
 use indexmap::IndexMap;
 
-/// Largest compose file accepted, in bytes. Real files are a few KiB; the
-/// bound keeps a hostile file from costing memory before parsing starts.
-pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
-/// Deepest nesting of collections accepted. Compose files nest about ten
-/// levels; every recursive pass over the tree relies on this bound.
-pub const MAX_DEPTH: usize = 200;
-/// Most nodes one document may produce, counting every node an alias
-/// expands to. A 10³-alias file stays far below it; a 10⁹ one hits it at once.
-pub const MAX_NODES: usize = 2_000_000;
+use super::limits::{MAX_ALIAS_NODES, MAX_FILE_BYTES, MAX_NESTING_DEPTH};
 
 /// A position in a source file: the file's path, a 1-based line and column.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -513,12 +505,10 @@ pub enum YamlError {
         message: String,
     },
     /// The file is larger than [`MAX_FILE_BYTES`].
-    #[error("{file}: file is {size} bytes, more than the {limit}-byte limit for a compose file")]
+    #[error("{file}: file is larger than the {limit}-byte limit for a compose file")]
     TooLarge {
         /// The file.
         file: Arc<str>,
-        /// Its size.
-        size: usize,
         /// The limit.
         limit: usize,
     },
@@ -528,7 +518,7 @@ pub enum YamlError {
         /// The file.
         file: Arc<str>,
     },
-    /// Aliases expand to more nodes than [`MAX_NODES`].
+    /// Aliases expand to more nodes than [`MAX_ALIAS_NODES`].
     #[error("{at}: aliases expand to more than {limit} values (an alias bomb?)")]
     AliasBudget {
         /// The alias that crossed the limit.
@@ -536,7 +526,7 @@ pub enum YamlError {
         /// The limit.
         limit: usize,
     },
-    /// Collections nest deeper than [`MAX_DEPTH`].
+    /// Collections nest deeper than [`MAX_NESTING_DEPTH`].
     #[error("{at}: nesting deeper than {limit} levels")]
     TooDeep {
         /// Where the limit was crossed.
@@ -606,7 +596,6 @@ pub fn decode_text(bytes: &[u8], file: &Arc<str>) -> Result<String, YamlError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(YamlError::TooLarge {
             file: file.clone(),
-            size: bytes.len(),
             limit: MAX_FILE_BYTES,
         });
     }
@@ -639,8 +628,8 @@ pub fn decode_text(bytes: &[u8], file: &Arc<str>) -> Result<String, YamlError> {
 pub fn parse_documents(text: &str, file: &Arc<str>) -> Result<Vec<Node>, YamlError> {
     let mut options = Options::default();
     options.set_emit_comments(false);
-    options.flow_nesting_limit = MAX_DEPTH;
-    options.block_nesting_limit = MAX_DEPTH;
+    options.flow_nesting_limit = MAX_NESTING_DEPTH;
+    options.block_nesting_limit = MAX_NESTING_DEPTH;
     let mut parser = Parser::new_from_str_with_options(text, options);
     let mut builder = Builder {
         file: file.clone(),
@@ -703,10 +692,10 @@ pub fn parse_documents(text: &str, file: &Arc<str>) -> Result<Vec<Node>, YamlErr
                         name: format!("#{id}"),
                     })?;
                 builder.nodes += count_nodes(target);
-                if builder.nodes > MAX_NODES {
+                if builder.nodes > MAX_ALIAS_NODES {
                     return Err(YamlError::AliasBudget {
                         at,
-                        limit: MAX_NODES,
+                        limit: MAX_ALIAS_NODES,
                     });
                 }
                 let node = target.clone();
@@ -869,10 +858,10 @@ impl Builder {
         anchor: usize,
         tag: Option<MergeTag>,
     ) -> Result<(), YamlError> {
-        if self.stack.len() >= MAX_DEPTH {
+        if self.stack.len() >= MAX_NESTING_DEPTH {
             return Err(YamlError::TooDeep {
                 at: span,
-                limit: MAX_DEPTH,
+                limit: MAX_NESTING_DEPTH,
             });
         }
         self.count(&span)?;
@@ -887,10 +876,10 @@ impl Builder {
 
     fn count(&mut self, span: &Span) -> Result<(), YamlError> {
         self.nodes += 1;
-        if self.nodes > MAX_NODES {
+        if self.nodes > MAX_ALIAS_NODES {
             return Err(YamlError::AliasBudget {
                 at: span.clone(),
-                limit: MAX_NODES,
+                limit: MAX_ALIAS_NODES,
             });
         }
         Ok(())
@@ -1156,8 +1145,8 @@ mod tests {
     fn deep_nesting_is_refused_with_a_clear_error() {
         let text = format!(
             "x: {}{}\n",
-            "[".repeat(MAX_DEPTH + 5),
-            "]".repeat(MAX_DEPTH + 5)
+            "[".repeat(MAX_NESTING_DEPTH + 5),
+            "]".repeat(MAX_NESTING_DEPTH + 5)
         );
         let err = parse_err(&text);
         assert!(err.to_string().contains("test.yaml:1:"), "{err}");
