@@ -1135,10 +1135,10 @@ mod tests {
             let items = [prev.as_str(); 9].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
         }
-        let started = std::time::Instant::now();
+        // 9^10 nodes expanded would never fit in memory: getting the
+        // budget error at all shows the expansion stopped at the limit.
         let err = parse_err(&text);
         assert!(matches!(err, YamlError::AliasBudget { .. }), "{err}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
