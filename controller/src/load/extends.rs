@@ -104,6 +104,15 @@ impl State<'_> {
                 message: format!("circular reference with extends: {}", names.join(" -> ")),
             });
         }
+        if chain.len() >= super::limits::MAX_REFERENCE_DEPTH {
+            return Err(LoadError::Invalid {
+                at: Some(extends.span.clone()),
+                message: format!(
+                    "services.{name}.extends: chain of extends deeper than {} services",
+                    super::limits::MAX_REFERENCE_DEPTH
+                ),
+            });
+        }
         chain.push((file.to_path_buf(), name.to_string()));
 
         let (reference, other_file) = match (extends.as_str(), extends.get("service")) {

@@ -33,6 +33,19 @@ pub fn apply_include(
         }
     };
     for entry in entries {
+        // The chain names a file once for the include entry and once for
+        // its load: count each level once.
+        let mut levels = included.to_vec();
+        levels.dedup();
+        if levels.len() > super::limits::MAX_REFERENCE_DEPTH {
+            return Err(LoadError::Invalid {
+                at: Some(entry.span.clone()),
+                message: format!(
+                    "include nested deeper than {} files",
+                    super::limits::MAX_REFERENCE_DEPTH
+                ),
+            });
+        }
         let spec = IncludeSpec::from_node(&entry)?;
         let mut paths = Vec::new();
         for (i, path) in spec.paths.iter().enumerate() {

@@ -44,6 +44,11 @@ pub const MAX_SERVICES: usize = 5_000;
 /// diamond would otherwise load the same files exponentially often.
 pub const MAX_INCLUDED_FILES: usize = 256;
 
+/// Deepest chain of `extends` (service to base to base...) and deepest
+/// nesting of `include`. Both are resolved recursively, so without this a
+/// long chain in one file overflows the stack; real chains are a few deep.
+pub const MAX_REFERENCE_DEPTH: usize = 32;
+
 /// Reads at most `limit` bytes from `reader`: `Ok(None)` when there is more,
 /// found by reading a single byte past the limit, never the rest.
 pub fn read_at_most(reader: impl Read, limit: usize) -> std::io::Result<Option<Vec<u8>>> {
@@ -209,7 +214,7 @@ mod tests {
         let (main, err) = load_err(&[("compose.yaml", text)], &[]);
         let message = err.to_string();
         assert!(
-            message.starts_with(&format!("{}:2:", main.display())),
+            message.starts_with(&format!("{}:3:", main.display())),
             "{message}"
         );
         assert!(
@@ -284,31 +289,84 @@ mod tests {
     }
 
     #[test]
-    fn an_extends_chain_longer_than_the_file_limit_is_refused_naming_the_extends() {
-        let length = MAX_INCLUDED_FILES + 10;
+    fn extends_from_more_files_than_the_limit_is_refused_naming_the_extends() {
+        let count = MAX_INCLUDED_FILES + 10;
+        let mut main = String::from("services:\n");
         let mut files = Vec::new();
-        for i in 0..length {
+        for i in 0..count {
+            main.push_str(&format!(
+                "  s{i}:\n    extends: {{file: base{i}.yaml, service: base}}\n"
+            ));
             files.push((
-                format!("f{i}.yaml"),
-                format!(
-                    "services:\n  s:\n    image: x\n    extends: {{file: f{}.yaml, service: s}}\n",
-                    i + 1
-                ),
+                format!("base{i}.yaml"),
+                "services:\n  base:\n    image: x\n".to_string(),
+            ));
+        }
+        files.insert(0, ("compose.yaml".to_string(), main));
+        let files: Vec<(&str, String)> =
+            files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+        let (main, err) = load_err(&files, &[]);
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("more than {MAX_INCLUDED_FILES} files")),
+            "{message}"
+        );
+        let (file, line, _) = err.location().expect("located");
+        assert_eq!(file, main);
+        // The extends of the first service past the limit, s256.
+        assert_eq!(line as usize, 2 * (MAX_INCLUDED_FILES + 1) + 1, "{message}");
+    }
+
+    #[test]
+    fn an_extends_chain_deeper_than_the_limit_is_refused_before_the_stack_runs_out() {
+        // s0 extends s1 extends ... s4999: resolved recursively, so a chain
+        // this long would overflow the stack without the depth limit.
+        let mut text = String::from("services:\n");
+        for i in 0..5000 {
+            text.push_str(&format!("  s{i}: {{image: x, extends: s{}}}\n", i + 1));
+        }
+        text.push_str("  s5000: {image: x}\n");
+        let (main, err) = load_err(&[("compose.yaml", text)], &[]);
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("{}:", main.display())),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("deeper than {MAX_REFERENCE_DEPTH}")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn includes_nested_deeper_than_the_limit_are_refused_before_the_stack_runs_out() {
+        let levels = MAX_REFERENCE_DEPTH * 4;
+        let mut files = Vec::new();
+        for level in 0..levels {
+            files.push((
+                format!("level{level}.yaml"),
+                format!("include:\n  - level{}.yaml\n", level + 1),
             ));
         }
         files.push((
-            format!("f{length}.yaml"),
-            "services:\n  s:\n    image: x\n".to_string(),
+            format!("level{levels}.yaml"),
+            "services:\n  leaf:\n    image: x\n".to_string(),
         ));
         let files: Vec<(&str, String)> =
             files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
         let (_, err) = load_err(&files, &[]);
         let message = err.to_string();
         assert!(
-            message.contains(&format!("more than {MAX_INCLUDED_FILES} files")),
+            message.contains(&format!("deeper than {MAX_REFERENCE_DEPTH}")),
             "{message}"
         );
-        let (_, line, _) = err.location().expect("located");
-        assert_eq!(line, 4, "{message}");
+        let (file, line, _) = err.location().expect("located");
+        assert!(
+            file.display()
+                .to_string()
+                .ends_with(&format!("level{MAX_REFERENCE_DEPTH}.yaml")),
+            "{message}"
+        );
+        assert_eq!(line, 2, "{message}");
     }
 }

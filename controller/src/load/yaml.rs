@@ -624,6 +624,9 @@ pub fn decode_text(bytes: &[u8], file: &Arc<str>) -> Result<String, YamlError> {
     }
 }
 
+/// What the parser says when nesting passes its limit.
+const PARSER_NESTING_MESSAGE: &str = "recursion limit exceeded";
+
 /// Parses every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str, file: &Arc<str>) -> Result<Vec<Node>, YamlError> {
     let mut options = Options::default();
@@ -639,9 +642,21 @@ pub fn parse_documents(text: &str, file: &Arc<str>) -> Result<Vec<Node>, YamlErr
     };
     let mut documents = Vec::new();
     while let Some(event) = parser.next_event() {
-        let (event, span) = event.map_err(|e| YamlError::Syntax {
-            at: builder.span_at(e.marker().line(), e.marker().col()),
-            message: e.info().to_string(),
+        let (event, span) = event.map_err(|e| {
+            let at = builder.span_at(e.marker().line(), e.marker().col());
+            // The scanner counts nesting before the builder sees it: its
+            // refusal is this limit's, and says so.
+            if e.info() == PARSER_NESTING_MESSAGE {
+                YamlError::TooDeep {
+                    at,
+                    limit: MAX_NESTING_DEPTH,
+                }
+            } else {
+                YamlError::Syntax {
+                    at,
+                    message: e.info().to_string(),
+                }
+            }
         })?;
         let at = builder.span_at(span.start.line(), span.start.col());
         match event {
