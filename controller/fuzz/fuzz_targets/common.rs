@@ -1,6 +1,9 @@
 //! What every fuzz target shares: a scratch directory the fuzzed files are
 //! written to (the loader reads files, as `stackd config` does) and the
 //! options a load runs with.
+
+// Each target uses only part of what is shared here.
+#![allow(dead_code)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

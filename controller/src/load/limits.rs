@@ -18,9 +18,11 @@ pub const MAX_ENV_FILE_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_NESTING_DEPTH: usize = 200;
 
 /// Most nodes one YAML document may produce, counting every node an alias
-/// expands to (the billion-laughs bound). A 10³-alias file stays far below
-/// it; a 10⁹ one hits it at once.
-pub const MAX_ALIAS_NODES: usize = 2_000_000;
+/// expands to (the billion-laughs bound). A 1,000-service file with shared
+/// anchors makes a few tens of thousands; the bound also caps the work a
+/// bomb costs before it is refused, which at 2,000,000 (the old value)
+/// was seconds per load, a timeout the fuzzer found.
+pub const MAX_ALIAS_NODES: usize = 250_000;
 
 /// Longest template accepted and longest value one `${...}` interpolation
 /// may produce, in bytes. compose has no such bound.
@@ -180,9 +182,41 @@ mod tests {
             "{message}"
         );
         assert!(message.contains(&MAX_ALIAS_NODES.to_string()), "{message}");
-        // 9^7 > MAX_ALIAS_NODES: the eighth anchor's line at the latest.
+        // 9^6 > MAX_ALIAS_NODES: the seventh anchor's line at the latest.
         let (_, line, _) = err.location().expect("located");
-        assert!(line <= 8, "{message}");
+        assert!(line <= 7, "{message}");
+    }
+
+    #[test]
+    fn a_stack_manifest_holding_an_alias_bomb_is_refused_at_the_node_budget() {
+        // Found by the stack_manifest fuzz target (a timeout): the corpus's
+        // alias bomb wrapped as spec.compose, cut off mid-file.
+        let mut text = String::from(
+            "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata:\n  name: seed\nspec:\n  compose:\n    x-a0: &a0 \"lol\"\n",
+        );
+        for i in 1..10 {
+            let items = [format!("*a{}", i - 1).as_str(); 9].join(", ");
+            text.push_str(&format!("    x-a{i}: &a{i} [{items}]\n"));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = dir.path().join("stack.yaml");
+        std::fs::write(&manifest, text).expect("write");
+        let options = LoadOptions {
+            working_dir: dir.path().to_path_buf(),
+            ..LoadOptions::default()
+        };
+        let err = crate::load::stack::load_stack_manifest(&manifest, &options)
+            .err()
+            .expect("the bomb is refused");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("{}:", manifest.display())),
+            "{message}"
+        );
+        assert!(message.contains(&MAX_ALIAS_NODES.to_string()), "{message}");
+        // 9^6 nodes pass the budget: refused by the line of x-a6 at the latest.
+        let (_, line, _) = err.location().expect("located");
+        assert!(line <= 13, "{message}");
     }
 
     #[test]
