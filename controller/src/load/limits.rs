@@ -205,9 +205,9 @@ mod tests {
             working_dir: dir.path().to_path_buf(),
             ..LoadOptions::default()
         };
-        let err = crate::load::stack::load_stack_manifest(&manifest, &options)
-            .err()
-            .expect("the bomb is refused");
+        let Err(err) = crate::load::stack::load_stack_manifest(&manifest, &options) else {
+            panic!("the bomb loaded");
+        };
         let message = err.to_string();
         assert!(
             message.starts_with(&format!("{}:", manifest.display())),
