@@ -120,3 +120,22 @@ bench-watch *ARGS: e2e-image
 # An in-memory Kubernetes API server (plain HTTP) for kubectl and controllers.
 kube-apiserver *ARGS:
     cargo run -q -p stackd-e2e --bin stackd-kube-apiserver -- {{ARGS}}
+
+# Needs the nightly toolchain and `cargo install cargo-fuzz --locked`.
+# Targets: load, merge, interpolate, units, stack_manifest. ARGS go to
+# libFuzzer (e.g. -max_total_time=600 -jobs=1); crashes land in
+# controller/fuzz/artifacts/TARGET/.
+# Fuzz one loader target, starting from its seeded corpus.
+fuzz TARGET *ARGS:
+    test -d controller/fuzz/corpus/{{TARGET}} || bash controller/fuzz/seed.sh
+    cd controller/fuzz && cargo +nightly fuzz run {{TARGET}} corpus/{{TARGET}} -- {{ARGS}}
+
+# Copy seeds from the compose corpus (shared/corpus beside the checkout, or $STACKD_CORPUS).
+fuzz-seed:
+    bash controller/fuzz/seed.sh
+
+# Needs `cargo install cargo-deny --locked`; offline (advisories need a
+# database download, so they are not checked here).
+# Check dependency licenses and banned crates against deny.toml.
+deny:
+    cargo deny --offline check licenses bans

@@ -27,6 +27,7 @@ pub struct WatchDir {
     child: Option<Child>,
     port: u16,
     docker_host: Option<String>,
+    log_filter: Option<String>,
 }
 
 impl WatchDir {
@@ -47,6 +48,7 @@ impl WatchDir {
             child: None,
             port: free_port()?,
             docker_host: None,
+            log_filter: None,
         }))
     }
 
@@ -134,6 +136,11 @@ impl WatchDir {
         self.docker_host = Some(host.to_owned());
     }
 
+    /// Runs the controller with `RUST_LOG=filter` (default: `$STACKD_E2E_LOG` or `info`).
+    pub fn set_log_filter(&mut self, filter: &str) {
+        self.log_filter = Some(filter.to_owned());
+    }
+
     /// The metrics port.
     pub fn port(&self) -> u16 {
         self.port
@@ -160,7 +167,9 @@ impl WatchDir {
             .args(extra)
             .env(
                 "RUST_LOG",
-                std::env::var("STACKD_E2E_LOG").unwrap_or_else(|_| "info".into()),
+                self.log_filter.clone().unwrap_or_else(|| {
+                    std::env::var("STACKD_E2E_LOG").unwrap_or_else(|_| "info".into())
+                }),
             )
             .env_remove("COMPOSE_FILE")
             .env_remove("COMPOSE_PROJECT_NAME")

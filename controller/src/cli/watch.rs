@@ -29,6 +29,25 @@ pub(super) fn duration(
 
 /// `stackd watch`.
 pub(super) fn run_watch(args: &WatchArgs) -> Result<(), CliError> {
+    let options = watch_options(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::RuntimeFailed)?;
+    runtime.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stopping: containers keep running");
+            let _ = stop_tx.send(true);
+        });
+        run(options, stop_rx).await.map_err(CliError::from)
+    })
+}
+
+/// The controller's options from the flags, defaults filled in.
+fn watch_options(args: &WatchArgs) -> Result<WatchOptions, CliError> {
     let mut controller = ControllerOptions {
         state_dir: Some(
             args.state_dir
@@ -55,20 +74,7 @@ pub(super) fn run_watch(args: &WatchArgs) -> Result<(), CliError> {
         controller,
         grace: Duration::from_secs(10),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(CliError::RuntimeFailed)?;
-    runtime.block_on(async {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("stopping: containers keep running");
-            let _ = stop_tx.send(true);
-        });
-        run(options, stop_rx).await.map_err(CliError::from)
-    })
+    Ok(options)
 }
 
 /// SIGTERM (what `docker stop` and Kubernetes send) or SIGINT (Ctrl-C).
@@ -91,5 +97,33 @@ pub(super) async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn watch_args(args: &[&str]) -> WatchArgs {
+        let cli = Cli::try_parse_from(["stackd", "watch", "stacks"].iter().chain(args))
+            .expect("the flags parse");
+        match cli.command {
+            Command::Watch(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_metrics_server_listens_on_loopback_unless_told_otherwise() {
+        let options = watch_options(&watch_args(&[])).expect("options");
+        let addr: std::net::SocketAddr = options.metrics_addr.parse().expect("an address");
+        assert!(addr.ip().is_loopback(), "{addr}");
+
+        let options =
+            watch_options(&watch_args(&["--metrics-addr", "0.0.0.0:9100"])).expect("options");
+        assert_eq!(options.metrics_addr, "0.0.0.0:9100");
     }
 }

@@ -283,9 +283,6 @@ pub fn read_env_file(
     read_env_file_with(path, lookup, &|_| None)
 }
 
-/// Largest env file accepted, in bytes.
-pub const MAX_ENV_FILE_BYTES: u64 = 4 * 1024 * 1024;
-
 /// Reads and parses one env file that adds to values already loaded
 /// (`existing` is consulted after `lookup` and the file's own earlier keys).
 pub fn read_env_file_with(
@@ -297,17 +294,16 @@ pub fn read_env_file_with(
         path: path.to_path_buf(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(read_error)?.len();
-    if size > MAX_ENV_FILE_BYTES {
+    let limit = super::limits::MAX_ENV_FILE_BYTES;
+    let Some(bytes) = super::limits::read_file_at_most(path, limit).map_err(read_error)? else {
         return Err(LoadError::Invalid {
             at: None,
             message: format!(
-                "{}: env file is {size} bytes, more than the {MAX_ENV_FILE_BYTES}-byte limit",
+                "{}: env file is larger than the {limit}-byte limit",
                 path.display()
             ),
         });
-    }
-    let bytes = std::fs::read(path).map_err(read_error)?;
+    };
     let text = String::from_utf8_lossy(&bytes);
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     dotenv::parse_dotenv_with(text, lookup, existing)

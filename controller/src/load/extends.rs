@@ -104,6 +104,15 @@ impl State<'_> {
                 message: format!("circular reference with extends: {}", names.join(" -> ")),
             });
         }
+        if chain.len() >= super::limits::MAX_REFERENCE_DEPTH {
+            return Err(LoadError::Invalid {
+                at: Some(extends.span.clone()),
+                message: format!(
+                    "services.{name}.extends: chain of extends deeper than {} services",
+                    super::limits::MAX_REFERENCE_DEPTH
+                ),
+            });
+        }
         chain.push((file.to_path_buf(), name.to_string()));
 
         let (reference, other_file) = match (extends.as_str(), extends.get("service")) {
@@ -132,6 +141,7 @@ impl State<'_> {
                 let expanded = super::paths::expand_home(path, ctx.home);
                 let absolute = super::environment::clean_path(&dir.join(expanded));
                 if !self.files.contains_key(&absolute) {
+                    ctx.count_included_file(&extends.span, &absolute)?;
                     let (services, tags) = load_extends_file(&absolute, &extends.span, name, ctx)?;
                     let file_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
                     self.files.insert(

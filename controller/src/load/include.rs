@@ -33,6 +33,19 @@ pub fn apply_include(
         }
     };
     for entry in entries {
+        // The chain names a file once for the include entry and once for
+        // its load: count each level once.
+        let mut levels = included.to_vec();
+        levels.dedup();
+        if levels.len() > super::limits::MAX_REFERENCE_DEPTH {
+            return Err(LoadError::Invalid {
+                at: Some(entry.span.clone()),
+                message: format!(
+                    "include nested deeper than {} files",
+                    super::limits::MAX_REFERENCE_DEPTH
+                ),
+            });
+        }
         let spec = IncludeSpec::from_node(&entry)?;
         let mut paths = Vec::new();
         for (i, path) in spec.paths.iter().enumerate() {
@@ -65,6 +78,9 @@ pub fn apply_include(
             paths.push(absolute);
         }
         let Some(first) = paths.first() else { continue };
+        for path in &paths {
+            ctx.count_included_file(&entry.span, path)?;
+        }
         let project_dir = match &spec.project_directory {
             None => first.parent().map(Path::to_path_buf).unwrap_or_default(),
             Some(dir) => super::environment::clean_path(

@@ -18,12 +18,7 @@
 //!   literal, but every `${` must start a well-formed reference.
 use std::fmt::Write as _;
 
-/// Longest template accepted and longest value produced, in bytes. compose
-/// has no such bound; it is there against hostile input.
-pub const MAX_LEN: usize = 1 << 20;
-
-/// Deepest nesting of `${` inside operator arguments (`${A:-${B:-...}}`).
-pub const MAX_DEPTH: usize = 64;
+use super::limits::{MAX_INTERPOLATION_NESTING, MAX_VALUE_BYTES};
 
 /// How much of an oversized template an error quotes.
 const QUOTED_PREFIX: usize = 80;
@@ -62,7 +57,7 @@ pub enum InterpolationError {
         /// The interpolated text after `?`, possibly empty.
         reason: String,
     },
-    /// The template itself is longer than [`MAX_LEN`].
+    /// The template itself is longer than [`MAX_VALUE_BYTES`].
     #[error("template is longer than {limit} bytes: {}...", go_quote(.prefix))]
     TemplateTooLong {
         /// The start of the template.
@@ -70,7 +65,7 @@ pub enum InterpolationError {
         /// The limit that was exceeded.
         limit: usize,
     },
-    /// Interpolating would produce a value longer than [`MAX_LEN`].
+    /// Interpolating would produce a value longer than [`MAX_VALUE_BYTES`].
     #[error("interpolated value would exceed {limit} bytes: {}", go_quote(.template))]
     ValueTooLong {
         /// The start of the template being expanded.
@@ -78,11 +73,18 @@ pub enum InterpolationError {
         /// The limit that was exceeded.
         limit: usize,
     },
-    /// `${` nested deeper than [`MAX_DEPTH`] inside operator arguments.
+    /// `${` nested deeper than [`MAX_INTERPOLATION_NESTING`] inside operator arguments.
     #[error("variable references nested deeper than {limit} levels: {}", go_quote(.template))]
     NestingTooDeep {
         /// The start of the argument that went one level too deep.
         template: String,
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// The values interpolated over one load add up to more than
+    /// [`super::limits::MAX_INTERPOLATED_BYTES`].
+    #[error("interpolated values of this project add up to more than {limit} bytes")]
+    TotalTooLong {
         /// The limit that was exceeded.
         limit: usize,
     },
@@ -114,16 +116,16 @@ fn reason_suffix(reason: &str) -> String {
 ///
 /// Returns the runtime value (`$$` becomes `$`) and the unset variables to
 /// warn about; fails like compose does on malformed references and on
-/// `:?`/`?` with a missing value, and on input past [`MAX_LEN`] or
-/// [`MAX_DEPTH`].
+/// `:?`/`?` with a missing value, and on input past [`MAX_VALUE_BYTES`] or
+/// [`MAX_INTERPOLATION_NESTING`].
 pub fn substitute(
     template: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Substituted, InterpolationError> {
-    if template.len() > MAX_LEN {
+    if template.len() > MAX_VALUE_BYTES {
         return Err(InterpolationError::TemplateTooLong {
             prefix: prefix(template).to_owned(),
-            limit: MAX_LEN,
+            limit: MAX_VALUE_BYTES,
         });
     }
     if !template.contains('$') {
@@ -187,7 +189,7 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(src: &[u8]) -> Self {
-        // MAX_LEN keeps every position within u32.
+        // MAX_VALUE_BYTES keeps every position within u32.
         let len = src.len();
         let mut next_newline = vec![0u32; len + 1];
         let mut next = len as u32;
@@ -290,10 +292,10 @@ impl Engine<'_> {
     }
 
     fn push(&self, out: &mut String, text: &str, start: usize) -> Result<(), InterpolationError> {
-        if out.len() + text.len() > MAX_LEN {
+        if out.len() + text.len() > MAX_VALUE_BYTES {
             return Err(InterpolationError::ValueTooLong {
                 template: prefix(&self.src[start..]).to_owned(),
-                limit: MAX_LEN,
+                limit: MAX_VALUE_BYTES,
             });
         }
         out.push_str(text);
@@ -382,10 +384,10 @@ impl Engine<'_> {
                         Some(close) => (close, Some((close + 1, match_end + 1))),
                         None => (match_end, None),
                     };
-                    if depth + 1 > MAX_DEPTH {
+                    if depth + 1 > MAX_INTERPOLATION_NESTING {
                         return Err(InterpolationError::NestingTooDeep {
                             template: prefix(&self.src[arg_start..arg_end]).to_owned(),
-                            limit: MAX_DEPTH,
+                            limit: MAX_INTERPOLATION_NESTING,
                         });
                     }
                     let name = name.to_owned();
@@ -1048,7 +1050,7 @@ mod tests {
 
     #[test]
     fn a_template_longer_than_the_limit_is_rejected() {
-        let err = sub(&"a".repeat(MAX_LEN + 1)).unwrap_err();
+        let err = sub(&"a".repeat(MAX_VALUE_BYTES + 1)).unwrap_err();
         assert!(
             matches!(err, InterpolationError::TemplateTooLong { ref prefix, .. } if prefix.len() == QUOTED_PREFIX)
         );
@@ -1056,7 +1058,7 @@ mod tests {
 
     #[test]
     fn a_value_growing_past_the_limit_is_rejected() {
-        let big = |name: &str| (name == "BIG").then(|| "x".repeat(MAX_LEN / 2 + 1));
+        let big = |name: &str| (name == "BIG").then(|| "x".repeat(MAX_VALUE_BYTES / 2 + 1));
         assert!(substitute("$BIG", &big).is_ok());
         let err = substitute("$BIG${BIG}", &big).unwrap_err();
         assert!(
@@ -1074,8 +1076,8 @@ mod tests {
     fn nesting_up_to_the_limit_is_accepted_and_deeper_is_rejected() {
         let nested =
             |depth: usize| format!("{}x{}", "${MISSING:-".repeat(depth), "}".repeat(depth));
-        assert_eq!(value(&nested(MAX_DEPTH)), "x");
-        let err = sub(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!(value(&nested(MAX_INTERPOLATION_NESTING)), "x");
+        let err = sub(&nested(MAX_INTERPOLATION_NESTING + 1)).unwrap_err();
         assert!(
             matches!(err, InterpolationError::NestingTooDeep { .. }),
             "{err:?}"

@@ -2,6 +2,7 @@
 //! keys, as compose does), and types the results of the fields compose
 //! casts after substitution (`replicas: ${N}` becomes an integer).
 use super::interpolate::{substitute, InterpolationError};
+use super::limits::MAX_INTERPOLATED_BYTES;
 use super::yaml::{Node, Scalar, Span, Style, Value};
 
 /// A substitution failed somewhere in the tree.
@@ -120,14 +121,23 @@ pub fn render(path: &[PathPart<'_>]) -> String {
 }
 
 /// Substitutes variables in every scalar value of `node`; names of unset
-/// variables go to `unset` (once each, in order of first use).
+/// variables go to `unset` (once each, in order of first use). `produced`
+/// counts the bytes interpolation produced so far in this load; the walk
+/// stops at the value that takes it past
+/// [`super::limits::MAX_INTERPOLATED_BYTES`].
 pub fn interpolate_tree(
     node: &mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut Vec<String>,
+    produced: &mut usize,
 ) -> Result<(), TreeInterpolationError> {
     let mut path = Vec::new();
-    walk(node, &mut path, lookup, unset)
+    let mut walker = Walker {
+        lookup,
+        unset,
+        produced,
+    };
+    walker.walk(node, &mut path)
 }
 
 /// Substitutes variables in one string, with the same error type.
@@ -155,42 +165,65 @@ pub fn interpolate_value(
     }
 }
 
-fn walk<'a>(
-    node: &'a mut Node,
-    path: &mut Vec<PathPart<'a>>,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    unset: &mut Vec<String>,
-) -> Result<(), TreeInterpolationError> {
-    match &mut node.value {
-        Value::Scalar(scalar) => {
-            if !scalar.text.contains('$')
-                || (scalar.style == Style::Plain && !is_plain_string(scalar))
-            {
-                return Ok(());
+struct Walker<'w> {
+    lookup: &'w dyn Fn(&str) -> Option<String>,
+    unset: &'w mut Vec<String>,
+    produced: &'w mut usize,
+}
+
+impl Walker<'_> {
+    fn walk<'a>(
+        &mut self,
+        node: &'a mut Node,
+        path: &mut Vec<PathPart<'a>>,
+    ) -> Result<(), TreeInterpolationError> {
+        match &mut node.value {
+            Value::Scalar(scalar) => {
+                if !scalar.text.contains('$')
+                    || (scalar.style == Style::Plain && !is_plain_string(scalar))
+                {
+                    return Ok(());
+                }
+                let value = interpolate_value(
+                    &scalar.text,
+                    &node.span,
+                    &render(path),
+                    self.lookup,
+                    self.unset,
+                )?;
+                *self.produced = self.produced.saturating_add(value.len());
+                if *self.produced > MAX_INTERPOLATED_BYTES {
+                    return Err(TreeInterpolationError {
+                        at: node.span.clone(),
+                        path: render(path),
+                        source: InterpolationError::TotalTooLong {
+                            limit: MAX_INTERPOLATED_BYTES,
+                        },
+                    });
+                }
+                let cast = CAST_PATHS.iter().any(|pattern| path_matches(path, pattern));
+                *scalar = Scalar {
+                    text: value,
+                    style: if cast { Style::Plain } else { Style::Quoted },
+                };
+                Ok(())
             }
-            let value = interpolate_value(&scalar.text, &node.span, &render(path), lookup, unset)?;
-            let cast = CAST_PATHS.iter().any(|pattern| path_matches(path, pattern));
-            *scalar = Scalar {
-                text: value,
-                style: if cast { Style::Plain } else { Style::Quoted },
-            };
-            Ok(())
-        }
-        Value::Seq(items) => {
-            for item in items.iter_mut() {
-                path.push(PathPart::Index);
-                walk(item, path, lookup, unset)?;
-                path.pop();
+            Value::Seq(items) => {
+                for item in items.iter_mut() {
+                    path.push(PathPart::Index);
+                    self.walk(item, path)?;
+                    path.pop();
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        Value::Map(map) => {
-            for (key, (_, value)) in map.iter_mut() {
-                path.push(PathPart::Key(key.as_str()));
-                walk(value, path, lookup, unset)?;
-                path.pop();
+            Value::Map(map) => {
+                for (key, (_, value)) in map.iter_mut() {
+                    path.push(PathPart::Key(key.as_str()));
+                    self.walk(value, path)?;
+                    path.pop();
+                }
+                Ok(())
             }
-            Ok(())
         }
     }
 }

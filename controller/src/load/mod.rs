@@ -11,6 +11,7 @@ pub mod extends;
 pub mod include;
 pub mod interpolate;
 pub mod interpolate_tree;
+pub mod limits;
 pub mod merge;
 pub mod normalize;
 pub mod paths;
@@ -254,6 +255,11 @@ pub struct Context<'a> {
     warnings: Vec<String>,
     parsed: HashMap<PathBuf, Vec<Node>>,
     files: BTreeSet<PathBuf>,
+    /// Bytes interpolation produced so far (see [`limits::MAX_INTERPOLATED_BYTES`]).
+    interpolated_bytes: usize,
+    /// Files brought in by `include` and `extends.file` so far (see
+    /// [`limits::MAX_INCLUDED_FILES`]).
+    included_files: usize,
 }
 
 impl Context<'_> {
@@ -270,15 +276,37 @@ impl Context<'_> {
         if let Some(documents) = self.parsed.get(path) {
             return Ok(documents.clone());
         }
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
         let name: Arc<str> = Arc::from(path.display().to_string());
+        let bytes = limits::read_file_at_most(path, limits::MAX_FILE_BYTES)
+            .map_err(|source| LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .ok_or_else(|| yaml::YamlError::TooLarge {
+                file: name.clone(),
+                limit: limits::MAX_FILE_BYTES,
+            })?;
         let text = yaml::decode_text(&bytes, &name)?;
         let documents = yaml::parse_documents(&text, &name)?;
         self.parsed.insert(path.to_path_buf(), documents.clone());
         Ok(documents)
+    }
+
+    /// Counts `path` as brought in by `include` or `extends.file` at `at`,
+    /// refusing it past [`limits::MAX_INCLUDED_FILES`].
+    pub fn count_included_file(&mut self, at: &Span, path: &Path) -> Result<(), LoadError> {
+        self.included_files += 1;
+        if self.included_files > limits::MAX_INCLUDED_FILES {
+            return Err(LoadError::Invalid {
+                at: Some(at.clone()),
+                message: format!(
+                    "{}: more than {} files brought in by include and extends (a file counts each time it is brought in)",
+                    path.display(),
+                    limits::MAX_INCLUDED_FILES
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Substitutes variables in a document with the current environment.
@@ -288,6 +316,7 @@ impl Context<'_> {
             document,
             &|name: &str| env.get(name).cloned(),
             &mut self.unset,
+            &mut self.interpolated_bytes,
         )?;
         Ok(())
     }
@@ -337,8 +366,12 @@ impl Context<'_> {
                 chain.push(file.clone());
                 let env = self.env.clone();
                 include::apply_include(&mut document, working_dir, &env, &chain, self)?;
+                let services_at = document
+                    .get("services")
+                    .map_or_else(|| document.span.clone(), |s| s.span.clone());
                 tags.apply(&mut model);
                 model = merge::merge_files(model, document).map_err(LoadError::Merge)?;
+                check_service_count(&model, &services_at)?;
                 merge::enforce_unicity(&mut model).map_err(LoadError::Merge)?;
                 if let Some(map) = model.as_map_mut() {
                     if map.shift_remove("version").is_some() {
@@ -358,6 +391,26 @@ impl Context<'_> {
         paths::resolve_relative_paths(&mut model, working_dir, self.home);
         Ok(model)
     }
+}
+
+/// Refuses a project with more than [`limits::MAX_SERVICES`] services,
+/// before they are normalized; `at` is the `services` of the file that
+/// took the count past the limit.
+fn check_service_count(model: &Node, at: &Span) -> Result<(), LoadError> {
+    let count = model
+        .get("services")
+        .and_then(Node::as_map)
+        .map_or(0, |services| services.len());
+    if count > limits::MAX_SERVICES {
+        return Err(LoadError::Invalid {
+            at: Some(at.clone()),
+            message: format!(
+                "the project defines {count} services, more than the limit of {}",
+                limits::MAX_SERVICES
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `services.*.dns` entries that are empty are dropped, as compose does.
@@ -443,7 +496,8 @@ pub fn load_project_strict_tracked(
     host: Option<validate::HostCapacity>,
     files: &mut BTreeSet<PathBuf>,
 ) -> Result<Loaded, LoadError> {
-    let (tree, warnings) = load_tree_tracked(options, HashMap::new(), files)?;
+    let (tree, mut warnings) = load_tree_tracked(options, HashMap::new(), files)?;
+    warnings.extend(validate::runnable_warnings(&tree));
     let errors = validate::check_runnable(&tree, host);
     if !errors.is_empty() {
         return Err(LoadError::Findings { errors });
@@ -501,6 +555,8 @@ pub fn load_tree_tracked(
         warnings: Vec::new(),
         parsed,
         files: std::mem::take(files),
+        interpolated_bytes: 0,
+        included_files: 0,
     };
     let result = load_setup(&setup, &mut ctx);
     *files = std::mem::take(&mut ctx.files);

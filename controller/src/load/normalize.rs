@@ -365,10 +365,7 @@ pub fn resolve_service_files(
                 }
                 let raw = file.get("format").and_then(Node::as_str) == Some("raw");
                 let values = if raw {
-                    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
+                    let text = read_env_text(path)?;
                     super::dotenv::parse_raw_env(&text, &|k: &str| {
                         env.get(k)
                             .cloned()
@@ -548,4 +545,25 @@ pub fn prune_unused_resources(project: &mut Node) {
             top.shift_remove(kind);
         }
     }
+}
+
+/// A raw env file's text, within [`super::limits::MAX_ENV_FILE_BYTES`].
+fn read_env_text(path: &std::path::Path) -> Result<String, LoadError> {
+    let limit = super::limits::MAX_ENV_FILE_BYTES;
+    let bytes = super::limits::read_file_at_most(path, limit)
+        .map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .ok_or_else(|| LoadError::Invalid {
+            at: None,
+            message: format!(
+                "{}: env file is larger than the {limit}-byte limit",
+                path.display()
+            ),
+        })?;
+    String::from_utf8(bytes).map_err(|e| LoadError::Read {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
 }

@@ -53,7 +53,8 @@ pub(crate) fn top_level_value(text: &str, key: &str) -> Option<String> {
 
 /// True when the file's first document declares `kind: Stack`.
 pub fn is_stack_manifest(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(Some(bytes)) = super::limits::read_file_at_most(path, super::limits::MAX_FILE_BYTES)
+    else {
         return false;
     };
     let name: Arc<str> = Arc::from(path.display().to_string());
@@ -87,11 +88,16 @@ pub fn load_stack_manifest_tracked(
 ) -> Result<LoadedStack, LoadError> {
     let absolute = super::environment::clean_path(&base.working_dir.join(path));
     files.insert(absolute.clone());
-    let bytes = std::fs::read(&absolute).map_err(|source| LoadError::Read {
-        path: absolute.clone(),
-        source,
-    })?;
     let file: Arc<str> = Arc::from(absolute.display().to_string());
+    let bytes = super::limits::read_file_at_most(&absolute, super::limits::MAX_FILE_BYTES)
+        .map_err(|source| LoadError::Read {
+            path: absolute.clone(),
+            source,
+        })?
+        .ok_or_else(|| yaml::YamlError::TooLarge {
+            file: file.clone(),
+            limit: super::limits::MAX_FILE_BYTES,
+        })?;
     let text = yaml::decode_text(&bytes, &file)?;
     let mut documents = yaml::parse_documents(&text, &file)?;
     if documents.is_empty() {
@@ -225,7 +231,8 @@ pub fn load_stack_manifest_tracked(
         }
         (None, None) => return Err(invalid(spec, "spec needs compose or composeFiles".into())),
     }
-    let (tree, warnings) = load_tree_tracked(&options, parsed, files)?;
+    let (tree, mut warnings) = load_tree_tracked(&options, parsed, files)?;
+    warnings.extend(super::validate::runnable_warnings(&tree));
     // A manifest is desired state for a controller: what compose would only
     // find out at run time is refused before anything changes.
     let errors = super::validate::check_runnable(&tree, None);

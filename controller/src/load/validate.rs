@@ -750,6 +750,44 @@ fn check_dependency_cycles(services: &super::yaml::Mapping) -> Result<(), LoadEr
     Ok(())
 }
 
+/// Findings that do not stop a stack from running but deserve a word:
+/// a bind mount of the Docker socket (`/var/run/docker.sock` or any
+/// `docker.sock`) lets the container drive the engine, which is root on
+/// the host. Allowed, as compose allows it, but said out loud.
+pub fn runnable_warnings(project: &Node) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(services) = project.get("services").and_then(Node::as_map) else {
+        return warnings;
+    };
+    for (name, (_, service)) in services {
+        for volume in service
+            .get("volumes")
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+        {
+            if volume.get("type").and_then(Node::as_str) != Some("bind") {
+                continue;
+            }
+            let Some(source) = volume.get("source").and_then(Node::as_str) else {
+                continue;
+            };
+            if is_docker_socket(source) {
+                let at = volume.get("source").map_or(&volume.span, |node| &node.span);
+                warnings.push(format!(
+                    "{at}: services.{name} mounts the Docker socket {source}: the container can control the Docker engine, which is root on this host"
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+/// True for a path whose last component is `docker.sock`.
+fn is_docker_socket(path: &str) -> bool {
+    path.trim_end_matches('/').rsplit('/').next() == Some("docker.sock")
+}
+
 /// What the host running the stack can give, for the limits check.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HostCapacity {
@@ -1064,6 +1102,47 @@ mod tests {
             found,
             vec!["compose.yaml:2:17: secrets.token.file: /nonexistent/stackd/token does not exist"]
         );
+    }
+
+    #[test]
+    fn a_docker_socket_bind_mount_loads_with_a_warning_naming_the_file_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  agent:\n    image: x\n    volumes:\n      - ./data:/data\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n  web:\n    image: x\n    volumes: [{type: bind, source: /run/docker.sock, target: /sock}]\n",
+        )
+        .expect("write");
+        let options = crate::load::LoadOptions {
+            files: vec![file.clone()],
+            working_dir: dir.path().to_path_buf(),
+            ..crate::load::LoadOptions::default()
+        };
+        let loaded = crate::load::load_project_strict(&options, None).expect("loads");
+        let socket: Vec<&String> = loaded
+            .warnings
+            .iter()
+            .filter(|w| w.contains("Docker socket"))
+            .collect();
+        assert_eq!(socket.len(), 2, "{:?}", loaded.warnings);
+        let at = format!("{}:6:", file.display());
+        assert!(socket[0].starts_with(&at), "{}", socket[0]);
+        assert!(
+            socket[0].contains("services.agent mounts the Docker socket /var/run/docker.sock"),
+            "{}",
+            socket[0]
+        );
+        assert!(
+            socket[1].contains("services.web mounts the Docker socket /run/docker.sock"),
+            "{}",
+            socket[1]
+        );
+    }
+
+    #[test]
+    fn a_project_without_a_docker_socket_mount_has_no_socket_warning() {
+        let project = tree("services:\n  a:\n    volumes: [{type: bind, source: /var/run/docker.sock.d/x, target: /x}, {type: volume, source: docker.sock, target: /y}]\n");
+        assert!(runnable_warnings(&project).is_empty());
     }
 
     #[test]

@@ -172,12 +172,15 @@ pub fn write(dir: &Path, status: &StackStatus) -> Result<(), StateFileError> {
         stack: status.stack.clone(),
         source,
     })?;
-    std::fs::create_dir_all(dir).map_err(|source| StateFileError::CreateDirFailed {
+    create_private_dir(dir).map_err(|source| StateFileError::CreateDirFailed {
         dir: dir.to_path_buf(),
         source,
     })?;
     let written = (|| {
         let mut file = std::fs::File::create(&temp)?;
+        // Set on the handle, so that a leftover temp file created with
+        // other permissions is narrowed too, before anything is written.
+        restrict_to_owner(&file)?;
         file.write_all(yaml.as_bytes())?;
         file.sync_all()
     })();
@@ -196,6 +199,37 @@ pub fn write(dir: &Path, status: &StackStatus) -> Result<(), StateFileError> {
     }
     sync_dir(dir);
     Ok(())
+}
+
+/// Permissions of state files: the owner's alone. A status names files,
+/// services and error text (never secret values), which is still nobody
+/// else's business on a shared host.
+pub const STATE_FILE_MODE: u32 = 0o600;
+/// Permissions of a state directory stackd creates.
+pub const STATE_DIR_MODE: u32 = 0o700;
+
+#[cfg(unix)]
+fn restrict_to_owner(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(STATE_FILE_MODE))
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only; an
+/// existing directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(STATE_DIR_MODE);
+    }
+    builder.create(dir)
 }
 
 /// Makes a rename in `dir` durable. Failing to is not an error: the file
@@ -330,6 +364,28 @@ mod tests {
         assert_eq!(names(&state), ["web.yaml"], "no temp file is left");
         assert_eq!(read(&state, "web").unwrap(), Some(status("web")));
         assert_eq!(read(&state, "other").unwrap(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn state_files_are_written_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("state");
+        // A leftover temp file from a crash, readable by everyone.
+        std::fs::create_dir(&dir).unwrap();
+        let temp = dir.join(".a.yaml.tmp");
+        std::fs::write(&temp, "old").unwrap();
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write(&dir, &status("a")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("a.yaml")), STATE_FILE_MODE);
+        assert!(!temp.exists());
+
+        let fresh = root.path().join("new/state");
+        write(&fresh, &status("b")).unwrap();
+        assert_eq!(mode(&fresh.join("b.yaml")), STATE_FILE_MODE);
+        assert_eq!(mode(&fresh), STATE_DIR_MODE);
     }
 
     #[test]
