@@ -45,16 +45,34 @@ fn web(v: u32, healthy: bool, low: u16) -> String {
 
 /// The first port of a run of `PORTS` free loopback ports, looked for from
 /// a place that depends on the process id so parallel runs differ; `slot`
-/// keeps the tests of this binary (one process) apart.
+/// keeps the tests of this binary (one process) apart. The run stays below
+/// the kernel's ephemeral range: the prober's own connections take local
+/// ports from that range, and a replica started on one of them fails to
+/// bind.
 fn free_port_range(slot: u16) -> Result<u16> {
-    let start = 20_000 + (std::process::id() % 1_000) as u16 * 4 * PORTS + slot * PORTS;
-    for low in (start..50_000).step_by(usize::from(2 * PORTS)) {
+    const LOWEST: u16 = 10_000;
+    let ephemeral = ephemeral_port_floor();
+    let stride = 4 * PORTS;
+    let places = (ephemeral.saturating_sub(LOWEST) / stride).max(1);
+    let place = (std::process::id() % u32::from(places)) as u16;
+    let start = LOWEST + place * stride + slot * PORTS;
+    let candidates = (start..ephemeral - PORTS).chain(LOWEST..start);
+    for low in candidates.step_by(usize::from(2 * PORTS)) {
         let free = (low..low + PORTS).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
         if free {
             return Ok(low);
         }
     }
-    bail!("no {PORTS} free ports in a row")
+    bail!("no {PORTS} free ports in a row below {ephemeral}")
+}
+
+/// The lowest port the kernel hands out to outgoing connections.
+fn ephemeral_port_floor() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .filter(|floor| *floor > 10_000 + 4 * PORTS)
+        .unwrap_or(32_768)
 }
 
 /// `GET /version` on one port: the version that answered, if one did.
