@@ -65,6 +65,7 @@ impl Scratch {
                 .keys()
                 .map(|s| (s.clone(), format!("hash-{s}")))
                 .collect(),
+            variables: Default::default(),
         }
     }
 }

@@ -80,7 +80,6 @@ fn secrets_reached(container: &str) -> Result<()> {
 }
 
 #[test]
-#[ignore = "stackd up reads an environment-sourced secret from the process environment only, not the project's .env (compose reads both); fix that, then drop this"]
 fn secret_values_appear_in_no_output_state_file_or_metric_of_up_and_watch() -> Result<()> {
     let Some(stack) = Stack::new("secrets-up")? else {
         return Ok(());

@@ -65,12 +65,8 @@ async fn run_async(args: &ControllerArgs) -> Result<(), CliError> {
     if let Some(resync) = duration("--resync", &args.resync)? {
         config.resync = resync;
     }
-    if let Some(base) = duration("--retry-base", &args.retry_base)? {
-        config.retry_base = base;
-    }
-    if let Some(cap) = duration("--retry-cap", &args.retry_cap)? {
-        config.retry_cap = cap;
-    }
+    args.retry
+        .apply(&mut config.retry_base, &mut config.retry_cap)?;
     let metrics = Metrics::namespaced();
     let addr = args
         .metrics_addr

@@ -16,10 +16,12 @@ pub(super) fn run(
 ) -> Result<(), CliError> {
     let load = load_options(global)?;
     let loaded = load_and_warn(&load, err)?;
-    let project_dir = crate::load::environment::prepare(&load)
-        .ok()
-        .map(|setup| setup.working_dir);
-    let environment = process_environment();
+    // Secrets and configs sourced from a variable read it as compose
+    // does: from the process environment over the project's `.env`.
+    let (project_dir, environment) = match crate::load::environment::prepare(&load) {
+        Ok(setup) => (Some(setup.working_dir), setup.env),
+        Err(_) => (None, process_environment()),
+    };
     let options = TranslateOptions {
         namespace: args.namespace.clone(),
         allow_host_path: args.allow_host_path,

@@ -122,7 +122,8 @@ pub(super) fn up(global: &GlobalArgs, args: &UpArgs, err: &mut dyn Write) -> Res
     let loaded = load_strict(&options, err)?;
     let timeout = parse_timeout(&args.timeout)?;
     let project = loaded.project;
-    let meta = ProjectMeta::for_project(&project, &options);
+    let environment = crate::load::project_environment(&options);
+    let meta = ProjectMeta::for_project(&project, &options, &environment);
     let up_options = plan::UpOptions {
         prune_orphans: !args.no_prune,
         wait: args.wait,
@@ -157,7 +158,8 @@ pub(super) fn down(
     // With only -p, the project need not load: everything labelled with its
     // name goes (named volumes only with -v).
     let project = project_by_name_or_files(global, &options, err)?;
-    let meta = ProjectMeta::for_project(&project, &options);
+    let environment = crate::load::project_environment(&options);
+    let meta = ProjectMeta::for_project(&project, &options, &environment);
     runtime()?.block_on(async {
         let backend = DockerBackend::new();
         let observed = backend.observe(&project, true).await?;

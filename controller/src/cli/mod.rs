@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -290,12 +291,9 @@ pub struct WatchArgs {
     /// Full resync period (e.g. `5m`).
     #[arg(long, value_name = "DUR")]
     pub resync: Option<String>,
-    /// First retry delay after a failed reconcile (default `500ms`).
-    #[arg(long, value_name = "DUR")]
-    pub retry_base: Option<String>,
-    /// Longest retry delay (default `60s`).
-    #[arg(long, value_name = "DUR")]
-    pub retry_cap: Option<String>,
+    /// How failed reconciles are retried.
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 /// `stackd status`.
@@ -404,12 +402,33 @@ pub struct ControllerArgs {
     /// Reconcile a Ready Stack again after this long (default `5m`).
     #[arg(long, value_name = "DUR")]
     pub resync: Option<String>,
+    /// How failed reconciles are retried.
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+/// The retry flags `watch` and `controller` share.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RetryArgs {
     /// First retry delay after a failed reconcile (default `500ms`).
     #[arg(long, value_name = "DUR")]
     pub retry_base: Option<String>,
     /// Longest retry delay (default `60s`).
     #[arg(long, value_name = "DUR")]
     pub retry_cap: Option<String>,
+}
+
+impl RetryArgs {
+    /// Overrides `base` and `cap` with the flags given.
+    pub(super) fn apply(&self, base: &mut Duration, cap: &mut Duration) -> Result<(), CliError> {
+        if let Some(given) = watch::duration("--retry-base", &self.retry_base)? {
+            *base = given;
+        }
+        if let Some(given) = watch::duration("--retry-cap", &self.retry_cap)? {
+            *cap = given;
+        }
+        Ok(())
+    }
 }
 
 /// `stackd completions`.

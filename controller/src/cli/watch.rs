@@ -59,12 +59,8 @@ fn watch_options(args: &WatchArgs) -> Result<WatchOptions, CliError> {
     if let Some(resync) = duration("--resync", &args.resync)? {
         controller.resync = resync;
     }
-    if let Some(base) = duration("--retry-base", &args.retry_base)? {
-        controller.retry_base = base;
-    }
-    if let Some(cap) = duration("--retry-cap", &args.retry_cap)? {
-        controller.retry_cap = cap;
-    }
+    args.retry
+        .apply(&mut controller.retry_base, &mut controller.retry_cap)?;
     let options = WatchOptions {
         dir: args.dir.clone(),
         metrics_addr: args

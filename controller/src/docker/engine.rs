@@ -26,7 +26,7 @@ use super::{
 };
 use crate::model::{Project, ServiceConfig};
 use crate::plan::{
-    engine_name, Action, Condition, Observed, ObservedContainer, ObservedNetwork, ObservedVolume,
+    Action, Condition, Observed, ObservedContainer, ObservedNetwork, ObservedVolume,
 };
 
 /// The bollard client's own per-request bound; longer stops need more.
@@ -155,18 +155,7 @@ impl DockerBackend {
         };
         // External networks and volumes carry no project label: they are
         // looked up by name, in the same call when there are none to find.
-        let external_networks: Vec<String> = project
-            .networks
-            .iter()
-            .filter(|(_, n)| n.external)
-            .map(|(key, n)| engine_name(&project.name, key, &n.name, true))
-            .collect();
-        let external_volumes: Vec<String> = project
-            .volumes
-            .iter()
-            .filter(|(_, v)| v.external)
-            .map(|(key, v)| engine_name(&project.name, key, &v.name, true))
-            .collect();
+        let (external_networks, external_volumes) = crate::plan::external_names(project);
         let networks = async {
             if !include_resources {
                 return Ok(None);
@@ -285,7 +274,7 @@ impl DockerBackend {
         match action {
             Action::CreateNetwork { network } => self.create_network(project, network).await,
             Action::CreateVolume { volume } => self.create_volume(project, volume).await,
-            Action::EnsureImage { service } => self.ensure_image(project, service).await,
+            Action::EnsureImage { service } => self.ensure_image(project, meta, service).await,
             Action::CreateContainer {
                 service,
                 number,
@@ -443,7 +432,12 @@ impl DockerBackend {
         Ok(())
     }
 
-    async fn ensure_image(&self, project: &Project, service_name: &str) -> Result<(), Error> {
+    async fn ensure_image(
+        &self,
+        project: &Project,
+        meta: &ProjectMeta,
+        service_name: &str,
+    ) -> Result<(), Error> {
         let docker = self.client().await?;
         let service = project
             .services
@@ -467,7 +461,7 @@ impl DockerBackend {
             }
         }
         if service.build.is_some() {
-            return self.build(project, service_name, &image).await;
+            return self.build(project, meta, service_name, &image).await;
         }
         if policy == "never" || policy == "build" {
             return Err(Error::ImageMissing {
@@ -500,9 +494,16 @@ impl DockerBackend {
         }
     }
 
-    async fn build(&self, project: &Project, service_name: &str, image: &str) -> Result<(), Error> {
+    async fn build(
+        &self,
+        project: &Project,
+        meta: &ProjectMeta,
+        service_name: &str,
+        image: &str,
+    ) -> Result<(), Error> {
         let docker = self.client().await?;
-        let build = spec::build_spec(project, service_name, &|k| std::env::var(k).ok())?;
+        let variable = |k: &str| meta.variables.get(k).map(str::to_owned);
+        let build = spec::build_spec(project, service_name, &variable)?;
         let body = if build.options.remote.is_some() {
             // The engine fetches a remote context itself; the request still
             // needs a body.
@@ -597,14 +598,16 @@ impl DockerBackend {
         for file in &spec.files {
             let content = match &file.content {
                 FileContent::Inline(text) => text.clone(),
-                FileContent::Variable(variable) => {
-                    std::env::var(variable).map_err(|_| Error::VariableUnset {
+                FileContent::Variable(variable) => meta
+                    .variables
+                    .get(variable)
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::VariableUnset {
                         service: service.to_owned(),
                         kind: file.kind,
                         name: file.name.clone(),
                         variable: variable.clone(),
-                    })?
-                }
+                    })?,
             };
             files.push((file, content));
         }

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::model::Project;
 use crate::plan::{
-    engine_name, Action, Condition, ContainerState, Health, Observed, ObservedContainer,
-    ObservedNetwork, ObservedVolume,
+    Action, Condition, ContainerState, Health, Observed, ObservedContainer, ObservedNetwork,
+    ObservedVolume,
 };
 use futures::StreamExt;
 
@@ -455,26 +455,14 @@ impl FakeBackend {
             .map(|c| observed(c, now, &state.networks))
             .collect();
         // As the engine backend does: labelled ones, plus external ones by name.
-        let resources = |map: &BTreeMap<String, FakeResource>,
-                         external: &BTreeSet<String>|
-         -> Vec<FakeResource> {
-            map.values()
-                .filter(|r| ours(&r.labels) || external.contains(&r.name))
-                .cloned()
-                .collect()
-        };
-        let external_networks: BTreeSet<String> = project
-            .networks
-            .iter()
-            .filter(|(_, n)| n.external)
-            .map(|(key, n)| engine_name(&project.name, key, &n.name, true))
-            .collect();
-        let external_volumes: BTreeSet<String> = project
-            .volumes
-            .iter()
-            .filter(|(_, v)| v.external)
-            .map(|(key, v)| engine_name(&project.name, key, &v.name, true))
-            .collect();
+        let resources =
+            |map: &BTreeMap<String, FakeResource>, external: &[String]| -> Vec<FakeResource> {
+                map.values()
+                    .filter(|r| ours(&r.labels) || external.contains(&r.name))
+                    .cloned()
+                    .collect()
+            };
+        let (external_networks, external_volumes) = crate::plan::external_names(project);
         let networks = include_resources.then(|| {
             resources(&state.networks, &external_networks)
                 .into_iter()
@@ -1156,6 +1144,7 @@ mod tests {
                 ("web".to_owned(), "h2".to_owned()),
             ]
             .into(),
+            variables: Default::default(),
         }
     }
 

@@ -84,12 +84,66 @@ pub struct ProjectMeta {
     pub config_files: Vec<String>,
     /// Service name → config hash, written to the config-hash label.
     pub config_hashes: BTreeMap<String, String>,
+    /// The values of the variables environment-sourced secrets and configs
+    /// name, from the project's environment (the process environment over
+    /// `.env`), as compose reads them.
+    pub variables: SecretVariables,
+}
+
+/// Variable name → value for environment-sourced secrets and configs.
+/// Holds only the variables those name; its `Debug` prints the names,
+/// never a value, so a logged project meta leaks no secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretVariables(BTreeMap<String, String>);
+
+impl SecretVariables {
+    /// The variables of `environment` that `project`'s secrets and configs
+    /// take their content from.
+    pub fn of(project: &Project, environment: &BTreeMap<String, String>) -> Self {
+        let named = project
+            .secrets
+            .values()
+            .map(|s| &s.environment)
+            .chain(project.configs.values().map(|c| &c.environment))
+            .filter(|variable| !variable.is_empty());
+        SecretVariables(
+            named
+                .filter_map(|variable| {
+                    let value = environment.get(variable)?;
+                    Some((variable.clone(), value.clone()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of `variable`, when the environment had it.
+    pub fn get(&self, variable: &str) -> Option<&str> {
+        self.0.get(variable).map(String::as_str)
+    }
+}
+
+impl From<BTreeMap<String, String>> for SecretVariables {
+    fn from(variables: BTreeMap<String, String>) -> Self {
+        SecretVariables(variables)
+    }
+}
+
+impl std::fmt::Debug for SecretVariables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 impl ProjectMeta {
-    /// Where `project` was loaded from (as `options` asked, made absolute)
-    /// and the planner's config hash of each of its services.
-    pub fn for_project(project: &Project, options: &crate::load::LoadOptions) -> Self {
+    /// Where `project` was loaded from (as `options` asked, made absolute),
+    /// the planner's config hash of each of its services, and the values
+    /// its environment-sourced secrets and configs take from `environment`
+    /// (the project's: see [`crate::load::project_environment`]).
+    pub fn for_project(
+        project: &Project,
+        options: &crate::load::LoadOptions,
+        environment: &BTreeMap<String, String>,
+    ) -> Self {
         let working_dir = options
             .project_directory
             .clone()
@@ -113,6 +167,7 @@ impl ProjectMeta {
                 .iter()
                 .map(|(name, service)| (name.clone(), crate::plan::config_hash(service)))
                 .collect(),
+            variables: SecretVariables::of(project, environment),
         }
     }
 

@@ -465,6 +465,16 @@ fn name_from_files(ctx: &mut Context<'_>, files: &[PathBuf]) -> Result<Option<St
         .filter(|n| !n.is_empty()))
 }
 
+/// The variables the project sees: the process environment of `options`
+/// over the project's `.env`, as interpolation uses them. When the setup
+/// cannot be decided (the load then fails with the reason), the process
+/// environment alone.
+pub fn project_environment(options: &LoadOptions) -> BTreeMap<String, String> {
+    environment::prepare(options)
+        .map(|setup| setup.env)
+        .unwrap_or_else(|_| options.environment.clone())
+}
+
 /// Loads, merges and normalizes a compose project.
 pub fn load_project(options: &LoadOptions) -> Result<Loaded, LoadError> {
     let mut files_read = BTreeSet::new();

@@ -468,6 +468,7 @@ fn meta() -> ProjectMeta {
         working_dir: "/srv".into(),
         config_files: vec!["/srv/compose.yaml".into()],
         config_hashes: [("web".to_owned(), "h1".to_owned())].into(),
+        variables: Default::default(),
     }
 }
 

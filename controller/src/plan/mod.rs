@@ -33,7 +33,7 @@ pub use service::{
     container_name, desired_replicas, has_healthcheck, image_ref, is_one_shot, parse_condition,
     restart_policy, temporary_name,
 };
-pub(crate) use up::engine_name;
+pub(crate) use up::external_names;
 pub use up::{plan_up, UpOptions};
 
 use std::time::Duration;

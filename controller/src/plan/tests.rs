@@ -1018,3 +1018,26 @@ fn a_paused_container_is_unpaused_by_up() {
         "start container demo-web-1 (paused)\n"
     );
 }
+
+#[test]
+fn known_config_hashes_are_trusted_and_services_without_one_are_hashed() {
+    let project = project(
+        "services:\n  web:\n    image: busybox\n    restart: always\n  db:\n    image: busybox\n    restart: always\n",
+    );
+    let observed = converged(&project);
+    let trusted = UpOptions {
+        known_hashes: [("web".to_string(), config_hash(&project.services["web"]))].into(),
+        ..UpOptions::default()
+    };
+    assert!(plan_up(&project, &observed, &trusted).unwrap().is_empty());
+
+    // A hash known to differ from what runs recreates that service only:
+    // the planner took it instead of hashing the service itself.
+    let stale = UpOptions {
+        known_hashes: [("web".to_string(), "another".to_string())].into(),
+        ..UpOptions::default()
+    };
+    let text = text(&plan_up(&project, &observed, &stale).unwrap());
+    assert!(text.contains("demo-web-1"), "{text}");
+    assert!(!text.contains("demo-db-1"), "{text}");
+}

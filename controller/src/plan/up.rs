@@ -113,6 +113,10 @@ pub struct UpOptions {
     /// Services whose failed rolling update is paused: their containers
     /// are left exactly as they are.
     pub paused_updates: BTreeSet<String>,
+    /// Service name → config hash already computed for this exact project
+    /// (when it was loaded): the planner trusts these instead of hashing
+    /// each service again on every plan. Services missing here are hashed.
+    pub known_hashes: BTreeMap<String, String>,
 }
 
 /// The steps that make the engine run `project`, given what it runs now.
@@ -129,7 +133,11 @@ pub fn plan_up(
     }
     let mut specs = BTreeMap::new();
     for (name, service) in &project.services {
-        specs.insert(name.as_str(), Spec::new(project, name, service, observed)?);
+        let known = options.known_hashes.get(name).cloned();
+        specs.insert(
+            name.as_str(),
+            Spec::new(project, name, service, observed, known)?,
+        );
     }
     let planner = Planner {
         project,
@@ -172,6 +180,7 @@ impl<'a> Spec<'a> {
         name: &'a str,
         service: &'a ServiceConfig,
         observed: &'a Observed,
+        known_hash: Option<String>,
     ) -> Result<Self, PlanError> {
         if let Some(provider) = &service.provider {
             return Err(PlanError::UnsupportedProvider {
@@ -224,7 +233,7 @@ impl<'a> Spec<'a> {
             name,
             service,
             replicas,
-            hash: config_hash(service),
+            hash: known_hash.unwrap_or_else(|| config_hash(service)),
             image,
             one_shot: is_one_shot(service),
             dependencies,
@@ -1142,6 +1151,24 @@ pub(crate) fn engine_name(project: &str, key: &str, name: &str, external: bool) 
     } else {
         format!("{project}_{key}")
     }
+}
+
+/// The engine names of `project`'s external networks and of its external
+/// volumes: they carry no project label, so backends look them up by name.
+pub(crate) fn external_names(project: &Project) -> (Vec<String>, Vec<String>) {
+    let networks = project
+        .networks
+        .iter()
+        .filter(|(_, n)| n.external)
+        .map(|(key, n)| engine_name(&project.name, key, &n.name, true))
+        .collect();
+    let volumes = project
+        .volumes
+        .iter()
+        .filter(|(_, v)| v.external)
+        .map(|(key, v)| engine_name(&project.name, key, &v.name, true))
+        .collect();
+    (networks, volumes)
 }
 
 /// Steps emitted so far, indexed by what later steps wait on.

@@ -694,6 +694,7 @@ impl Controller {
             ..UpOptions::default()
         };
         let desired = &self.rollout_view(name, desired, &mut options);
+        options.known_hashes = desired.meta.config_hashes.clone();
         let project = &desired.project;
         let observed = match self.observe_cheaply(project).await {
             Ok(observed) => observed,

@@ -244,7 +244,11 @@ fn load_manifest(
     Ok(DesiredStack {
         name: stack.name,
         origin: origin.clone(),
-        meta: ProjectMeta::for_project(&project, &stack.options),
+        meta: ProjectMeta::for_project(
+            &project,
+            &stack.options,
+            &crate::load::project_environment(&stack.options),
+        ),
         project,
         suspend: stack.suspend,
         prune: stack.prune,
@@ -294,16 +298,20 @@ fn load_compose_dir(
     };
     let project = loaded.project;
     // The labels name the files compose found, as `docker compose` writes them.
-    if let Ok(setup) = crate::load::environment::prepare(&options) {
-        options.files = setup.files;
-    }
+    let environment = match crate::load::environment::prepare(&options) {
+        Ok(setup) => {
+            options.files = setup.files;
+            setup.env
+        }
+        Err(_) => options.environment.clone(),
+    };
     let name = project.name.clone();
     let spec_hash = spec_hash(&project, false, true, &[])
         .map_err(|error| other_error(&name, origin, &files, error))?;
     Ok(DesiredStack {
         name,
         origin: origin.clone(),
-        meta: ProjectMeta::for_project(&project, &options),
+        meta: ProjectMeta::for_project(&project, &options, &environment),
         project,
         suspend: false,
         prune: true,

@@ -14,6 +14,7 @@ fn meta() -> ProjectMeta {
             "/srv/app/compose.override.yaml".into(),
         ],
         config_hashes: [("web".to_owned(), "abc".to_owned())].into(),
+        variables: Default::default(),
     }
 }
 
@@ -576,4 +577,39 @@ fn builds_send_the_dockerfile_from_the_context_or_add_it() {
     assert_eq!(api.options.t.as_deref(), Some("api:dev"));
     let job = build_spec(&p, "job", &variable).unwrap();
     assert_eq!(job.dockerfile, Dockerfile::Inline("FROM scratch".into()));
+}
+
+#[test]
+fn secret_variables_come_from_the_project_environment_and_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: busybox\n    secrets: [token, key]\nsecrets:\n  token: {environment: TOKEN}\n  key: {environment: KEY}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "TOKEN=from-dotenv\nKEY=dotenv-key\n",
+    )
+    .unwrap();
+    let options = crate::load::LoadOptions {
+        working_dir: dir.path().to_path_buf(),
+        environment: [
+            ("KEY".to_owned(), "from-process".to_owned()),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let project = crate::load::load_project(&options).unwrap().project;
+    let environment = crate::load::project_environment(&options);
+    let meta = ProjectMeta::for_project(&project, &options, &environment);
+    assert_eq!(meta.variables.get("TOKEN"), Some("from-dotenv"));
+    assert_eq!(meta.variables.get("KEY"), Some("from-process"));
+    assert_eq!(meta.variables.get("UNRELATED"), None);
+    let printed = format!("{meta:?}");
+    assert!(printed.contains("TOKEN"), "{printed}");
+    for value in ["from-dotenv", "from-process", "dotenv-key"] {
+        assert!(!printed.contains(value), "{printed}");
+    }
 }

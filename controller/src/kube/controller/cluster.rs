@@ -114,7 +114,8 @@ impl Live {
     }
 }
 
-fn count(metrics: &Metrics, operation: &str, ok: bool) {
+/// Counts one Kubernetes API request of `operation` and its result.
+pub(super) fn count(metrics: &Metrics, operation: &str, ok: bool) {
     metrics.backend_request(
         "kubernetes",
         operation,

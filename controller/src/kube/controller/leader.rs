@@ -62,11 +62,7 @@ pub async fn run(
     let mut last_renewed: Option<Instant> = None;
     loop {
         let outcome = round(&api, &config, &mut seen).await;
-        metrics.backend_request(
-            "kubernetes",
-            "lease",
-            if outcome.is_ok() { "success" } else { "error" },
-        );
+        super::cluster::count(&metrics, "lease", outcome.is_ok());
         let now_leading = match outcome {
             Ok(true) => {
                 last_renewed = Some(Instant::now());

@@ -220,15 +220,7 @@ impl Context {
             secondary: None,
         };
         let published = self.recorder.publish(&event, &stack.object_ref(&())).await;
-        self.metrics.backend_request(
-            "kubernetes",
-            "event",
-            if published.is_ok() {
-                "success"
-            } else {
-                "error"
-            },
-        );
+        cluster::count(&self.metrics, "event", published.is_ok());
         if let Err(error) = published {
             tracing::warn!(%error, reason, "publishing an event failed");
         }
@@ -426,11 +418,7 @@ async fn ensure_finalizer(
             &Patch::Merge(&patch),
         )
         .await;
-    context.metrics.backend_request(
-        "kubernetes",
-        "finalizer",
-        if patched.is_ok() { "success" } else { "error" },
-    );
+    cluster::count(&context.metrics, "finalizer", patched.is_ok());
     patched.map(Arc::new).map_err(|source| ReconcileError::Api {
         action: "add the finalizer to",
         object: format!("Stack/{}", stack.name_any()),
@@ -472,11 +460,7 @@ async fn write_status(
             &Patch::Merge(&patch),
         )
         .await;
-    context.metrics.backend_request(
-        "kubernetes",
-        "status",
-        if written.is_ok() { "success" } else { "error" },
-    );
+    cluster::count(&context.metrics, "status", written.is_ok());
     written.map(|_| ()).map_err(|source| ReconcileError::Api {
         action: "status",
         object: format!("Stack/{}", stack.name_any()),

@@ -60,6 +60,7 @@ impl Controller {
                 };
                 entry.rollouts.apply(&mut options);
                 view = entry.rollouts.effective(&view);
+                options.known_hashes = view.meta.config_hashes.clone();
                 options
             };
             tracing::warn!(stack = name, service = %failure.service, action = ?failure.action, "update failed: {}", failure.reason);

@@ -33,6 +33,7 @@ fn meta() -> ProjectMeta {
             .into_iter()
             .map(|s| (s.to_owned(), format!("hash-{s}")))
             .collect(),
+        variables: Default::default(),
     }
 }
 
