@@ -3,27 +3,36 @@
 //! channel. Watching folders rather than files is what makes editors that
 //! save by writing a temporary file and renaming it over the original
 //! (vim, `sed -i`) work: the rename is an event in the folder.
+//!
+//! The debouncing is a thread that sleeps on the event channel: an idle
+//! controller left running for months wakes for no timer.
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
-use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::discover::skipped_dir;
 use super::index::normalize;
 use super::Error;
 
-/// How long a path must stay quiet before its events are sent: an editor's
-/// save (write temp, rename, change mode) arrives as one batch.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
+/// How long the watched folders must stay quiet before a batch is sent: an editor's
+/// save (write temp, rename, change mode) takes a few milliseconds and
+/// arrives as one batch; every millisecond more is added to the time from
+/// save to reconcile.
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// The longest a batch is held while events keep coming (a checkout
+/// writing thousands of files): changes are passed on at least this often.
+const LONGEST_BATCH: Duration = Duration::from_secs(1);
 
 /// Watches DIR and extra files; dropping it stops the watching.
 pub struct Watcher {
-    debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    watcher: RecommendedWatcher,
     root: PathBuf,
     /// Folders outside DIR watched for `extra`.
     extra_dirs: BTreeSet<PathBuf>,
@@ -63,23 +72,25 @@ impl Watcher {
             root: root.clone(),
             extra: extra.clone(),
         };
-        let handler = move |result: DebounceEventResult| {
-            let paths = filter.batch(result);
-            if !paths.is_empty() {
-                // The receiver going away means the controller is stopping.
-                let _ = tx.send(paths);
-            }
-        };
         let watch_failed = |source| Error::WatchFailed {
             path: root.clone(),
             source,
         };
-        let mut debouncer = new_debouncer(DEBOUNCE, None, handler).map_err(watch_failed)?;
-        debouncer
+        let (raw_tx, raw_rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            // The debouncing thread is gone only when the watcher is.
+            let _ = raw_tx.send(event);
+        })
+        .map_err(watch_failed)?;
+        std::thread::Builder::new()
+            .name("stackd-debounce".into())
+            .spawn(move || debounce(&raw_rx, &filter, &tx))
+            .map_err(|source| watch_failed(notify::Error::io(source)))?;
+        watcher
             .watch(&root, RecursiveMode::Recursive)
             .map_err(watch_failed)?;
         Ok(Watcher {
-            debouncer,
+            watcher,
             root,
             extra_dirs: BTreeSet::new(),
             extra,
@@ -113,7 +124,7 @@ impl Watcher {
         }
         for dir in self.extra_dirs.difference(&wanted) {
             // A folder that went away is no longer watched anyway.
-            let _ = self.debouncer.unwatch(dir);
+            let _ = self.watcher.unwatch(dir);
         }
         let mut watched = BTreeSet::new();
         let mut failure = None;
@@ -122,7 +133,7 @@ impl Watcher {
                 watched.insert(dir.clone());
                 continue;
             }
-            match self.debouncer.watch(dir, RecursiveMode::NonRecursive) {
+            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     watched.insert(dir.clone());
                 }
@@ -139,6 +150,38 @@ impl Watcher {
     }
 }
 
+/// Gathers events until none came for [`DEBOUNCE`] (or for
+/// [`LONGEST_BATCH`] in all) and sends the paths `filter` keeps, until the
+/// watcher (the sending side of `events`) or the receiver of `tx` is gone.
+fn debounce(
+    events: &mpsc::Receiver<notify::Result<Event>>,
+    filter: &Filter,
+    tx: &UnboundedSender<Vec<PathBuf>>,
+) {
+    while let Ok(first) = events.recv() {
+        let started = Instant::now();
+        let mut batch = vec![first];
+        let mut watcher_gone = false;
+        loop {
+            let left = LONGEST_BATCH.saturating_sub(started.elapsed());
+            match events.recv_timeout(DEBOUNCE.min(left)) {
+                Ok(event) => batch.push(event),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    watcher_gone = true;
+                    break;
+                }
+            }
+        }
+        let paths = filter.batch(batch);
+        // The receiver going away means the controller is stopping.
+        let delivered = paths.is_empty() || tx.send(paths).is_ok();
+        if !delivered || watcher_gone {
+            return;
+        }
+    }
+}
+
 /// Decides which reported paths are passed on.
 struct Filter {
     root: PathBuf,
@@ -146,29 +189,27 @@ struct Filter {
 }
 
 impl Filter {
-    fn batch(&self, result: DebounceEventResult) -> Vec<PathBuf> {
+    fn batch(&self, events: Vec<notify::Result<Event>>) -> Vec<PathBuf> {
         let mut paths = BTreeSet::new();
-        match result {
-            Ok(events) => {
-                for event in events {
-                    if event.need_rescan() {
-                        paths.insert(self.root.clone());
-                    }
-                    if !changes_content(&event.kind) {
-                        continue;
-                    }
-                    for path in &event.paths {
-                        if self.wanted(path) {
-                            paths.insert(path.clone());
-                        }
-                    }
-                }
-            }
-            Err(errors) => {
-                for error in errors {
+        for event in events {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
                     tracing::warn!(%error, "file watcher error: searching the directory again");
+                    paths.insert(self.root.clone());
+                    continue;
                 }
+            };
+            if event.need_rescan() {
                 paths.insert(self.root.clone());
+            }
+            if !changes_content(&event.kind) {
+                continue;
+            }
+            for path in &event.paths {
+                if self.wanted(path) {
+                    paths.insert(path.clone());
+                }
             }
         }
         paths.into_iter().collect()
