@@ -13,6 +13,7 @@ mod engine;
 pub mod kubeapi;
 mod prometheus;
 mod proxy;
+mod rng;
 mod stack;
 mod time;
 mod watch;
@@ -28,6 +29,7 @@ pub use proxy::{
     path_pattern, spacing, strip_version, ApiCall, ApiProxy, Endpoint, Fault, FaultPlan, FaultRule,
     HttpResponse, PathMatch, ProxyOptions, Trigger, UnixHttp,
 };
+pub use rng::{seed, Rng};
 pub use stack::{
     ensure_image, holds_for, http_get, skip_reason, wait_until, Stack, COMMAND_DEADLINE,
 };
