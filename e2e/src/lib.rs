@@ -35,7 +35,8 @@ pub use stack::{
 };
 pub use time::Timestamp;
 pub use watch::{
-    docker_ok, is_temporary_name, slot_problems, sum_of, Expected, Snapshot, WatchDir,
+    containers_unconverged, docker_ok, is_temporary_name, slot_problems, sum_of, Expected,
+    Snapshot, WatchDir,
 };
 
 /// The test image every stack runs on (built by `e2e/image/build.sh`).

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use stackd_e2e::{
-    docker_ok, seed, slot_problems, ApiCall, ApiProxy, Endpoint, Expected, Fault, FaultPlan, FaultRule,
-    Trigger, WatchDir, IDLE_COMMAND, IMAGE,
+    docker_ok, seed, slot_problems, ApiCall, ApiProxy, Endpoint, Expected, Fault, FaultPlan,
+    FaultRule, Trigger, WatchDir, IDLE_COMMAND, IMAGE,
 };
 
 const RETRY_BASE: Duration = Duration::from_secs(1);
