@@ -78,6 +78,14 @@ e2e:
     if [ "${STACKD_E2E:-1}" != 0 ] && docker info >/dev/null 2>&1; then bash e2e/image/build.sh && bash image/build.sh; fi
     STACKD_E2E_IMAGE_READY=1 cargo test -p stackd-e2e --no-fail-fast -- --test-threads=2
 
+# The e2e suite runs the same test (e2e/tests/soak.rs) for 120 s. Prints
+# the seed, the count of each chaos action, reconciles, RSS and the
+# convergence time; `STACKD_E2E_SEED=N` replays a run's draws.
+# Soak: `stackd watch` on 20 stacks through the fault proxy under SECONDS (default 1800) of seeded chaos.
+soak SECONDS="1800": e2e-image
+    cargo build -p stackd
+    STACKD_E2E_IMAGE_READY=1 STACKD_SOAK_SECONDS={{SECONDS}} cargo test -p stackd-e2e --test soak -- --nocapture
+
 # ARGS go to the proxy: --listen PATH [--error-rate R] [--drop-rate R] [--delay-ms N] [--seed N] [--log FILE] (see --help).
 # A Docker API proxy on a unix socket that injects 500s, delays and dropped connections.
 fault-proxy *ARGS:

@@ -161,6 +161,22 @@ pub fn containers_with_label(label: &str) -> Result<Vec<Container>> {
 
 /// `docker inspect` of the given containers; ids that vanished meanwhile are skipped.
 pub fn inspect_containers(ids: &[&str]) -> Result<Vec<Container>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One call for all: a test listing dozens of containers would spend
+    // seconds on one docker process each.
+    let mut args = vec!["container", "inspect"];
+    args.extend_from_slice(ids);
+    let out = docker(&args)?;
+    if out.success() {
+        let parsed: Value = serde_json::from_str(&out.stdout)
+            .with_context(|| format!("docker inspect printed no JSON: {}", out.stdout))?;
+        if let Value::Array(items) = parsed {
+            return items.into_iter().map(Container::from_inspect).collect();
+        }
+    }
+    // One of them vanished since it was listed: one at a time, skipping it.
     let mut containers = Vec::new();
     for id in ids {
         if let Some(container) = inspect_container(id)? {

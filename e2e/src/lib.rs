@@ -13,6 +13,7 @@ mod engine;
 pub mod kubeapi;
 mod prometheus;
 mod proxy;
+mod rng;
 mod stack;
 mod time;
 mod watch;
@@ -28,12 +29,14 @@ pub use proxy::{
     path_pattern, spacing, strip_version, ApiCall, ApiProxy, Endpoint, Fault, FaultPlan, FaultRule,
     HttpResponse, PathMatch, ProxyOptions, Trigger, UnixHttp,
 };
+pub use rng::{seed, Rng};
 pub use stack::{
     ensure_image, holds_for, http_get, skip_reason, wait_until, Stack, COMMAND_DEADLINE,
 };
 pub use time::Timestamp;
 pub use watch::{
-    docker_ok, is_temporary_name, slot_problems, sum_of, Expected, Snapshot, WatchDir,
+    containers_unconverged, docker_ok, is_temporary_name, slot_problems, sum_of, Expected,
+    Snapshot, WatchDir,
 };
 
 /// The test image every stack runs on (built by `e2e/image/build.sh`).

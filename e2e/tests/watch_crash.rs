@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Result};
-use stackd_e2e::{slot_problems, Expected, WatchDir, IDLE_COMMAND, IMAGE};
+use stackd_e2e::{seed, slot_problems, Expected, Rng, WatchDir, IDLE_COMMAND, IMAGE};
 
 const KILLS: u32 = 30;
 /// Kill points are drawn from this long after the file is saved: the
@@ -48,29 +48,6 @@ fn expected(version: u32, extra: u32) -> BTreeMap<String, Expected> {
     .into()
 }
 
-/// SplitMix64: seeded, so a failing run's kill points can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        #[allow(clippy::cast_precision_loss)]
-        let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
-        unit
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("STACKD_E2E_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xC4A5_0003)
-}
-
 /// Waits until the stack runs `version`; how long it took.
 fn converge(
     watch: &WatchDir,
@@ -101,9 +78,9 @@ fn thirty_kills_mid_converge_each_leave_a_stack_the_restarted_controller_converg
     let Some(mut watch) = WatchDir::new("watch-crash")? else {
         return Ok(());
     };
-    let seed = seed();
+    let seed = seed(0xC4A5_0003);
     eprintln!("kill seed {seed} (set STACKD_E2E_SEED to replay)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     // Resyncs are left out: a restart alone must repair.
     let flags = [
         "--resync",

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use stackd_e2e::{
-    docker_ok, slot_problems, ApiCall, ApiProxy, Endpoint, Expected, Fault, FaultPlan, FaultRule,
-    Trigger, WatchDir, IDLE_COMMAND, IMAGE,
+    docker_ok, seed, slot_problems, ApiCall, ApiProxy, Endpoint, Expected, Fault, FaultPlan,
+    FaultRule, Trigger, WatchDir, IDLE_COMMAND, IMAGE,
 };
 
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -44,13 +44,6 @@ fn compose(services: &Services) -> String {
         ));
     }
     yaml
-}
-
-fn seed() -> u64 {
-    std::env::var("STACKD_E2E_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_0005)
 }
 
 /// Every start of `stuck`'s container fails (its backoff is timed); every
@@ -131,7 +124,7 @@ fn under_two_minutes_of_faults_stackd_backs_off_duplicates_nothing_and_converges
     let Some(mut watch) = WatchDir::new("watch-faults")? else {
         return Ok(());
     };
-    let seed = seed();
+    let seed = seed(0x5EED_0005);
     eprintln!("fault seed {seed} (set STACKD_E2E_SEED to replay)");
     let one = |v| Want { replicas: 1, v };
     let mut desired: BTreeMap<&str, Services> = BTreeMap::new();
