@@ -980,6 +980,10 @@ impl Backend for DockerBackend {
         Box::pin(self.containers_impl(project))
     }
 
+    fn observe_all_containers(&self) -> BoxFuture<'_, Result<super::AllContainers, Error>> {
+        Box::pin(self.all_containers_impl())
+    }
+
     fn image_ids<'a>(
         &'a self,
         references: &'a BTreeSet<String>,

@@ -39,6 +39,8 @@ pub enum Call {
         /// The project.
         project: String,
     },
+    /// `observe_all_containers`.
+    ObserveAllContainers,
     /// `image_ids`.
     ImageIds {
         /// The references asked for.
@@ -59,7 +61,10 @@ impl Call {
     /// The action kind of an `apply` or `wait_for` call.
     pub fn kind(&self) -> Option<ActionKind> {
         match self {
-            Call::Observe { .. } | Call::ObserveContainers { .. } | Call::ImageIds { .. } => None,
+            Call::Observe { .. }
+            | Call::ObserveContainers { .. }
+            | Call::ObserveAllContainers
+            | Call::ImageIds { .. } => None,
             Call::Apply(action) => Some(ActionKind::of(action)),
             Call::WaitFor { .. } => Some(ActionKind::WaitFor),
         }
@@ -433,6 +438,35 @@ impl FakeBackend {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Every container with a project label, by project, as the engine
+    /// backend lists them.
+    fn all_containers_now(&self) -> Result<super::AllContainers, Error> {
+        let mut state = self.lock();
+        if let Some(status) = state.injected(None) {
+            return Err(Error::EngineRejected {
+                operation: "list containers",
+                target: "all projects".to_owned(),
+                status,
+                message: "injected failure".to_owned(),
+            });
+        }
+        let now = Instant::now();
+        let mut all = super::AllContainers::new();
+        for container in state.containers.values() {
+            if let Some(project) = container.labels.get(labels::PROJECT) {
+                all.entry(project.clone()).or_default().push(observed(
+                    container,
+                    now,
+                    &state.networks,
+                ));
+            }
+        }
+        for containers in all.values_mut() {
+            super::sort_containers(containers);
+        }
+        Ok(all)
     }
 
     fn observe_now(&self, project: &Project, include_resources: bool) -> Result<Observed, Error> {
@@ -1012,6 +1046,14 @@ impl Backend for FakeBackend {
                 containers: observed.containers,
                 ..Observed::default()
             });
+            self.end(index, result)
+        })
+    }
+
+    fn observe_all_containers(&self) -> BoxFuture<'_, Result<super::AllContainers, Error>> {
+        Box::pin(async move {
+            let index = self.begin(Call::ObserveAllContainers);
+            let result = self.all_containers_now();
             self.end(index, result)
         })
     }

@@ -1,12 +1,13 @@
-//! The two single-call listings a controller composes its observations
-//! from: one project's containers, and the ids of many image references at
-//! once (so stacks that share images share one list call).
+//! The single-call listings a controller composes its observations from:
+//! one project's containers, every project's containers (a resync round's
+//! share), and the ids of many image references at once (so stacks that
+//! share images share one list call).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::query_parameters::{ListContainersOptions, ListImagesOptions};
 
 use super::engine::{engine, familiar, image_id_of, observed_container};
-use super::{labels, DockerBackend, Error};
+use super::{labels, sort_containers, AllContainers, DockerBackend, Error};
 use crate::model::Project;
 use crate::plan::Observed;
 
@@ -28,12 +29,41 @@ impl DockerBackend {
             .await
             .map_err(engine("list containers", &project.name))?;
         let mut containers: Vec<_> = listed.iter().filter_map(observed_container).collect();
-        containers
-            .sort_by(|a, b| (&a.service, a.number, &a.name).cmp(&(&b.service, b.number, &b.name)));
+        sort_containers(&mut containers);
         Ok(Observed {
             containers,
             ..Observed::default()
         })
+    }
+
+    /// Every container with a compose project label, by project, in one
+    /// list call.
+    pub(super) async fn all_containers_impl(&self) -> Result<AllContainers, Error> {
+        let docker = self.client().await?;
+        let labelled: HashMap<String, Vec<String>> =
+            [("label".to_owned(), vec![labels::PROJECT.to_owned()])].into();
+        let listed = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(labelled),
+                ..ListContainersOptions::default()
+            }))
+            .await
+            .map_err(engine("list containers", "all projects"))?;
+        let mut all = AllContainers::new();
+        for summary in &listed {
+            let project = summary
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(labels::PROJECT));
+            if let (Some(project), Some(container)) = (project, observed_container(summary)) {
+                all.entry(project.clone()).or_default().push(container);
+            }
+        }
+        for containers in all.values_mut() {
+            sort_containers(containers);
+        }
+        Ok(all)
     }
 
     /// The id of each reference (`None` when the engine lacks it), from one

@@ -255,6 +255,16 @@ impl ActionKind {
     }
 }
 
+/// Project name → its containers, ordered as [`Backend::observe_containers`]
+/// orders them.
+pub type AllContainers = BTreeMap<String, Vec<crate::plan::ObservedContainer>>;
+
+/// Puts `containers` in the order observations give them.
+pub(crate) fn sort_containers(containers: &mut [crate::plan::ObservedContainer]) {
+    containers
+        .sort_by(|a, b| (&a.service, a.number, &a.name).cmp(&(&b.service, b.number, &b.name)));
+}
+
 /// Observes and changes one engine. Implemented over bollard by
 /// [`DockerBackend`] and in memory by [`fake::FakeBackend`]; callers hold
 /// `&dyn Backend`.
@@ -276,6 +286,11 @@ pub trait Backend: Send + Sync {
         &'a self,
         project: &'a Project,
     ) -> BoxFuture<'a, Result<Observed, Error>>;
+
+    /// The containers of every compose project on the engine, by project
+    /// name, in one list call: what a controller's resync round shares
+    /// among its stacks instead of listing once per stack.
+    fn observe_all_containers(&self) -> BoxFuture<'_, Result<AllContainers, Error>>;
 
     /// The id of each image reference ([`crate::plan::image_ref`] form),
     /// `None` for one the engine does not have, in one list call for all.

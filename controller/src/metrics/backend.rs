@@ -75,6 +75,10 @@ impl<B: Backend> Backend for InstrumentedBackend<B> {
         self.counted("observe", self.inner.observe_containers(project))
     }
 
+    fn observe_all_containers(&self) -> BoxFuture<'_, Result<crate::docker::AllContainers, Error>> {
+        self.counted("observe", self.inner.observe_all_containers())
+    }
+
     fn image_ids<'a>(
         &'a self,
         references: &'a BTreeSet<String>,

@@ -31,11 +31,12 @@ use tokio::time::Instant;
 use super::backoff::{Backoff, Jitter};
 use super::execute::{execute, ExecError, ExecOptions};
 use super::queue::Queue;
+use super::round::{ContainerRound, Lookup};
 use super::state_file;
 use crate::docker::{familiar, Backend, EngineEvent, EventKind};
 use crate::metrics::{Metrics, ReconcileResult};
 use crate::model::Project;
-use crate::plan::{self, ContainerState, Observed, Plan, UpOptions};
+use crate::plan::{self, ContainerState, Observed, ObservedContainer, Plan, UpOptions};
 use crate::source::{DesiredStack, SourceError};
 use crate::status::{self, LastError, StackStatus};
 
@@ -168,6 +169,10 @@ pub struct Controller {
     /// Held while the image cache is refreshed, so concurrent reconciles
     /// wait for one list call instead of each making their own.
     image_refresh: tokio::sync::Mutex<()>,
+    /// The containers a resync round listed once for all its stacks.
+    round: Mutex<ContainerRound>,
+    /// Held while the round's listing is made, for the same reason.
+    round_listing: tokio::sync::Mutex<()>,
 }
 
 fn now_stamp() -> status::Timestamp {
@@ -191,6 +196,8 @@ impl Controller {
             jitter: Mutex::new(Jitter::from_clock()),
             images: Mutex::new(ImageCache::default()),
             image_refresh: tokio::sync::Mutex::new(()),
+            round: Mutex::new(ContainerRound::default()),
+            round_listing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -245,6 +252,13 @@ impl Controller {
     /// Containers from the engine, image ids from the cache: one list call
     /// when the cache is current.
     async fn observe_cheaply(&self, project: &Project) -> Result<Observed, crate::docker::Error> {
+        if let Some(containers) = self.round_share(project).await? {
+            return Ok(Observed {
+                containers,
+                images: self.image_ids(project).await?,
+                ..Observed::default()
+            });
+        }
         // Both at once; the images first, so an injected failure in tests
         // meets the listing that a stale cache makes.
         let (images, mut observed) = futures::try_join!(
@@ -253,6 +267,57 @@ impl Controller {
         )?;
         observed.images = images;
         Ok(observed)
+    }
+
+    fn container_round(&self) -> MutexGuard<'_, ContainerRound> {
+        self.round.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `project`'s containers from the resync round's one listing, made
+    /// now if this is the round's first reconcile; `None` when it lists
+    /// its own (no round yet, share taken or made stale by an event).
+    async fn round_share(
+        &self,
+        project: &Project,
+    ) -> Result<Option<Vec<ObservedContainer>>, crate::docker::Error> {
+        // A share is used within the round's spread, with slack for a busy
+        // queue; events drop the ones that went stale sooner.
+        let max_age = self.options.resync.mul_f64(0.1) + Duration::from_secs(2);
+        let lookup = || {
+            self.container_round()
+                .lookup(&project.name, Instant::now(), max_age)
+        };
+        match lookup() {
+            Lookup::Share(share) => return Ok(Some(share)),
+            Lookup::Alone => return Ok(None),
+            Lookup::ListForRound(_) => {}
+        }
+        let _listing = self.round_listing.lock().await;
+        // Another reconcile may have listed while this one waited.
+        let ticket = match lookup() {
+            Lookup::Share(share) => return Ok(Some(share)),
+            Lookup::Alone => return Ok(None),
+            Lookup::ListForRound(ticket) => ticket,
+        };
+        let projects: Vec<String> = self
+            .lock()
+            .values()
+            .filter_map(|entry| entry.desired.as_ref().map(|d| d.project.name.clone()))
+            .collect();
+        match self.backend.observe_all_containers().await {
+            Ok(listing) => {
+                self.container_round()
+                    .fill(ticket, listing, &projects, Instant::now());
+                Ok(match lookup() {
+                    Lookup::Share(share) => Some(share),
+                    Lookup::Alone | Lookup::ListForRound(_) => None,
+                })
+            }
+            Err(error) => {
+                self.container_round().failed(ticket);
+                Err(error)
+            }
+        }
     }
 
     /// Takes in image ids listed by a full observation, fresher than the cache's.
@@ -381,6 +446,9 @@ impl Controller {
             self.on_image_changed(&event.image);
             return;
         }
+        // Whatever the event, what the round listed for its project may no
+        // longer be what runs.
+        self.container_round().touched(&event.project);
         let relevant = match event.kind {
             EventKind::Died
             | EventKind::Destroyed
@@ -463,6 +531,7 @@ impl Controller {
     /// not all hit the engine at once; backoffs are respected.
     pub fn resync_all(&self) {
         self.invalidate_images();
+        self.container_round().begin();
         let spread = self.options.resync.mul_f64(0.1);
         let now = Instant::now();
         let due: Vec<(String, Instant)> = {
@@ -1431,7 +1500,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_no_op_resync_lists_each_stacks_containers_once_and_the_images_once_in_all() {
+    async fn a_no_op_resync_round_lists_all_containers_once_and_the_images_once() {
         use crate::docker::fake::Call;
         let rig = rig(options());
         let names: Vec<String> = (0..5).map(|i| format!("s{i}")).collect();
@@ -1448,23 +1517,62 @@ mod tests {
         for name in &names {
             rig.controller.reconcile(name).await;
         }
-        let containers = calls_of(&rig.fake, |c| matches!(c, Call::ObserveContainers { .. }));
+        let all = calls_of(&rig.fake, |c| matches!(c, Call::ObserveAllContainers));
+        let alone = calls_of(&rig.fake, |c| matches!(c, Call::ObserveContainers { .. }));
         let images = calls_of(&rig.fake, |c| matches!(c, Call::ImageIds { .. }));
         let full = calls_of(&rig.fake, |c| matches!(c, Call::Observe { .. }));
         assert_eq!(
-            (containers, images, full),
-            (5, 1, 0),
+            (all, alone, images, full),
+            (1, 0, 1, 0),
             "{:#?}",
             rig.fake.calls()
         );
         assert_eq!(rig.container_changes(), 0);
 
-        // Reconciles between resyncs (engine events) list containers only.
+        // Reconciles between resyncs (engine events) list their own
+        // containers only: each share is used once.
         rig.fake.clear_calls();
         for name in &names {
             rig.controller.reconcile(name).await;
         }
-        assert_eq!(rig.fake.calls().len(), 5, "{:#?}", rig.fake.calls());
+        let alone = calls_of(&rig.fake, |c| matches!(c, Call::ObserveContainers { .. }));
+        assert_eq!(
+            (alone, rig.fake.calls().len()),
+            (5, 5),
+            "{:#?}",
+            rig.fake.calls()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stack_with_an_engine_event_during_the_round_lists_its_own_containers() {
+        use crate::docker::fake::Call;
+        let rig = rig(options());
+        for name in ["s0", "s1"] {
+            rig.controller
+                .set_desired(stack_in(rig.dir.path(), name, WEB));
+            rig.controller.reconcile(name).await;
+        }
+        rig.controller.resync_all();
+        rig.controller.reconcile("s0").await;
+        // s1's container is removed by hand after the round listed it.
+        rig.fake.kill("s1-web-1");
+        rig.controller.on_event(&EngineEvent {
+            project: "s1".into(),
+            service: "web".into(),
+            container: "s1-web-1".into(),
+            image: "busybox".into(),
+            kind: EventKind::Destroyed,
+        });
+        rig.fake.clear_calls();
+        rig.controller.reconcile("s1").await;
+        let calls = rig.fake.calls();
+        assert!(
+            matches!(&calls[0].call, Call::ObserveContainers { project } if project == "s1"),
+            "the stale share is not used: {calls:#?}"
+        );
+        assert!(rig.fake.container("s1-web-1").is_some(), "recreated");
+        assert!(rig.controller.status("s1").unwrap().is_ready());
     }
 
     #[tokio::test]
@@ -1565,7 +1673,7 @@ mod tests {
         let rig = rig(options());
         rig.apply(WEB);
         rig.reconcile().await;
-        rig.controller.resync_all();
+        rig.controller.invalidate_images();
         rig.fake.clear_calls();
         // The stale cache is listed first, and takes the failure.
         rig.fake.fail_observe(500, 1);

@@ -5,5 +5,6 @@ pub mod controller;
 pub mod execute;
 pub mod queue;
 pub mod rollout;
+mod round;
 pub mod state_file;
 pub mod watch;
