@@ -8,8 +8,9 @@ waits until every stack is Ready, then measures ISSUE 5's Performance
 targets:
 
   (a) a no-op resync of every stack (`--resync 30s`; ROUNDS periodic rounds
-      after convergence): CPU time of the controller during the round, from
-      /proc/PID/stat utime+stime (10 ms ticks) and, finer, the sum of
+      after convergence): CPU time of the controller during the round (from
+      its first call to the end of its spread, a tenth of the period, or its
+      last call if later), from /proc/PID/stat utime+stime (10 ms ticks) and, finer, the sum of
       /proc/PID/task/*/schedstat run times, sampled every 20 ms; and the
       Docker API calls the round made, from the proxy's log.      < 50 ms, <= 1 list call per stack
   (b) the controller's resident memory (VmRSS once converged and after the
@@ -52,6 +53,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "stackd-busybox:latest"
 IDLE = "[\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 86400 & wait\"]"
 RESYNC_S = 30
+# A resync round spreads its stacks' reconciles over this much time (a
+# tenth of the period); most of them make no call of their own (the round's
+# one container list is shared), so the CPU of a round is taken over it.
+SPREAD_S = RESYNC_S * 0.1
 CONVERGE_DEADLINE = 900  # seconds for the first convergence of every stack
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -234,6 +239,22 @@ def project_of(call):
     return None
 
 
+def lists_every_project(call):
+    """A container list filtered on having a project label at all: a resync
+    round's one listing for every stack."""
+    if call["pattern"] != "/containers/json":
+        return False
+    query = urllib.parse.parse_qs(call.get("query", ""))
+    for raw in query.get("filters", []):
+        try:
+            filters = json.loads(raw)
+        except ValueError:
+            continue
+        if "com.docker.compose.project" in filters.get("label", []):
+            return True
+    return False
+
+
 def is_list(call):
     return call["method"] == "GET" and call["pattern"] in (
         "/containers/json", "/images/json", "/networks", "/volumes")
@@ -347,21 +368,25 @@ def resync_rounds(log, sampler, stacks, rounds, after):
     for _ in range(rounds):
         def round_done():
             calls = [c for c in log.since(t) if c["pattern"] != "/events"]
-            if not calls or time.time() - calls[-1]["at"] < 1.5:
+            if not calls or time.time() - calls[0]["at"] < SPREAD_S + 1.5:
+                return None
+            if time.time() - calls[-1]["at"] < 1.5:
                 return None
             listed = {project_of(c) for c in calls if c["pattern"] == "/containers/json"}
-            return calls if len(listed & set(stacks)) >= len(stacks) else None
+            whole = any(lists_every_project(c) for c in calls)
+            return calls if whole or len(listed & set(stacks)) >= len(stacks) else None
 
         calls = wait_for("a resync round", RESYNC_S * 3, round_done, every=0.25)
         first, last = calls[0]["at"], calls[-1]["at"]
-        stat_ms, sched_ms = sampler.between(first - 0.1, last + 0.3)
+        end = max(last, first + SPREAD_S)
+        stat_ms, sched_ms = sampler.between(first - 0.1, end + 0.3)
         # The same length of time just before the round, when nothing ran.
-        idle_stat, idle_sched = sampler.between(first - 0.6 - (last - first), first - 0.2)
+        idle_stat, idle_sched = sampler.between(first - 0.6 - (end - first), first - 0.2)
         results.append({
             "calls": calls, "span": last - first, "stat_ms": stat_ms, "sched_ms": sched_ms,
             "idle_sched_ms": idle_sched, "idle_stat_ms": idle_stat,
         })
-        t = last + 0.5
+        t = end + 0.5
     return results
 
 
@@ -541,7 +566,9 @@ def report(args, r):
     print(f"drifts ({len(r['drifts'])}): " + " ".join(f"{d:.0f}" for d in r["drifts"]) + " ms")
 
     checks = [
-        ("no-op resync CPU (max of rounds, stat)", max(cpu), TARGETS["resync cpu"], "ms"),
+        # schedstat: nanoseconds; stat counts 10 ms ticks, too coarse for
+        # a figure near 50 ms (it reads 30, 40 or 50 for the same work).
+        ("no-op resync CPU (max of rounds, schedstat)", max(sched), TARGETS["resync cpu"], "ms"),
         ("list calls per stack per round (max)", max(per_stack), TARGETS["resync calls"], ""),
         ("VmRSS at the end", rss, TARGETS["rss"], "MiB"),
         ("save -> reconcile started p95", percentile(r["saves"], 95), TARGETS["save p95"], "ms"),
