@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use stackd::docker::{Backend, DockerBackend, Error, ProjectMeta};
+use stackd::docker::{Backend, DockerBackend, Error, ProjectMeta, SecretVariables};
 use stackd::model::Project;
 use stackd::plan::{Action, Condition, ContainerState, Health};
 use tokio::time::Instant;
@@ -65,7 +65,8 @@ impl Scratch {
                 .keys()
                 .map(|s| (s.clone(), format!("hash-{s}")))
                 .collect(),
-            variables: Default::default(),
+            // As `stackd up` gives them: from the process environment.
+            variables: SecretVariables::of(project, &std::env::vars().collect()),
         }
     }
 }
