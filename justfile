@@ -143,7 +143,10 @@ fuzz-seed:
     bash controller/fuzz/seed.sh
 
 # Needs `cargo install cargo-deny --locked`; offline (advisories need a
-# database download, so they are not checked here).
+# database download, so they are not checked here). `cargo fetch` first:
+# the dependency graph takes in the crates of every platform in Cargo.lock,
+# which a build on this one never downloads.
 # Check dependency licenses and banned crates against deny.toml.
 deny:
+    cargo fetch
     cargo deny --offline check licenses bans
