@@ -967,3 +967,56 @@ async fn external_networks_and_volumes_are_found_by_name_and_the_stack_comes_up_
         "{attached}"
     );
 }
+
+#[tokio::test]
+async fn a_container_an_interrupted_run_left_under_the_name_is_replaced_and_a_strangers_is_not() {
+    if !enabled() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let project = scratch.project(json!({
+        "services": {"app": {"image": IMAGE, "command": ["sleep", "300"], "network_mode": "none"}},
+    }));
+    let meta = scratch.meta(&project);
+    let backend = DockerBackend::new();
+    let name = format!("{}-app-1", project.name);
+    // What a killed run's create, finished by the engine late, leaves.
+    let project_label = format!("com.docker.compose.project={}", project.name);
+    docker(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &project_label,
+        IMAGE,
+        "true",
+    ]);
+    let leftover = docker(&["inspect", "-f", "{{.Id}}", &name]);
+    backend
+        .apply(&project, &meta, &create(&project, "app", 1))
+        .await
+        .unwrap();
+    let now = docker(&["inspect", "-f", "{{.Id}}", &name]);
+    assert_ne!(leftover.trim(), now.trim(), "the leftover was replaced");
+    assert!(!now.trim().is_empty());
+
+    // A container of someone else's under the name is an error, untouched.
+    let stranger = format!("{}-app-2", project.name);
+    docker(&[
+        "create",
+        "--name",
+        &stranger,
+        "--label",
+        &project_label.replace('=', "=x"),
+        IMAGE,
+        "true",
+    ]);
+    let before = docker(&["inspect", "-f", "{{.Id}}", &stranger]);
+    let err = backend
+        .apply(&project, &meta, &create(&project, "app", 2))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already in use"), "{err}");
+    assert_eq!(before, docker(&["inspect", "-f", "{{.Id}}", &stranger]));
+    docker(&["rm", "-f", &stranger]);
+}
