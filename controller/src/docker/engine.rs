@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use bollard::models::{ContainerSummary, ImageSummary, Mount, MountType, NetworkConnectRequest};
+use bollard::models::{
+    ContainerStateStatusEnum, ContainerSummary, ImageSummary, Mount, MountType,
+    NetworkConnectRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, InspectContainerOptions, InspectNetworkOptions,
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -494,7 +497,8 @@ impl DockerBackend {
         }
     }
 
-    /// Removes the container called `name` when it belongs to `project`:
+    /// Removes the container called `name` when it belongs to `project` and
+    /// was never started:
     /// a create the engine finished after the run that sent it was killed,
     /// too late for the observation this run planned from. Returns whether
     /// one was removed; a container of anyone else is left alone.
@@ -508,12 +512,19 @@ impl DockerBackend {
         else {
             return false;
         };
+        // Only one never started: a running or stopped container under the
+        // name is a conflict for the caller to see, never removed here.
+        let never_started = found
+            .state
+            .as_ref()
+            .and_then(|state| state.status)
+            .is_some_and(|status| status == ContainerStateStatusEnum::CREATED);
         let ours = found
             .config
             .and_then(|config| config.labels)
             .and_then(|labels| labels.get(labels::PROJECT).cloned())
             .is_some_and(|owner| owner == project.name);
-        if !ours {
+        if !ours || !never_started {
             return false;
         }
         tracing::warn!(
