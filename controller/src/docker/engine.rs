@@ -5,10 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use bollard::models::{
-    ContainerStateStatusEnum, ContainerSummary, ImageSummary, Mount, MountType,
-    NetworkConnectRequest,
-};
+use bollard::models::{ContainerSummary, ImageSummary, Mount, MountType, NetworkConnectRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, InspectContainerOptions, InspectNetworkOptions,
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -497,8 +494,7 @@ impl DockerBackend {
         }
     }
 
-    /// Removes the container called `name` when it belongs to `project` and
-    /// was never started:
+    /// Removes the container called `name` when it belongs to `project`:
     /// a create the engine finished after the run that sent it was killed,
     /// too late for the observation this run planned from. Returns whether
     /// one was removed; a container of anyone else is left alone.
@@ -512,19 +508,12 @@ impl DockerBackend {
         else {
             return false;
         };
-        // Only one never started: a running or stopped container under the
-        // name is a conflict for the caller to see, never removed here.
-        let never_started = found
-            .state
-            .as_ref()
-            .and_then(|state| state.status)
-            .is_some_and(|status| status == ContainerStateStatusEnum::CREATED);
         let ours = found
             .config
             .and_then(|config| config.labels)
             .and_then(|labels| labels.get(labels::PROJECT).cloned())
             .is_some_and(|owner| owner == project.name);
-        if !ours || !never_started {
+        if !ours {
             return false;
         }
         tracing::warn!(
