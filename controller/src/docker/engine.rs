@@ -494,40 +494,6 @@ impl DockerBackend {
         }
     }
 
-    /// Removes the container called `name` when it belongs to `project`:
-    /// a create the engine finished after the run that sent it was killed,
-    /// too late for the observation this run planned from. Returns whether
-    /// one was removed; a container of anyone else is left alone.
-    async fn remove_leftover(&self, project: &Project, name: &str) -> bool {
-        let Ok(docker) = self.client().await else {
-            return false;
-        };
-        let Ok(found) = docker
-            .inspect_container(name, None::<InspectContainerOptions>)
-            .await
-        else {
-            return false;
-        };
-        let ours = found
-            .config
-            .and_then(|config| config.labels)
-            .and_then(|labels| labels.get(labels::PROJECT).cloned())
-            .is_some_and(|owner| owner == project.name);
-        if !ours {
-            return false;
-        }
-        tracing::warn!(
-            container = name,
-            "removing a container an interrupted run left behind"
-        );
-        let options = RemoveContainerOptions {
-            v: false,
-            force: true,
-            link: false,
-        };
-        docker.remove_container(name, Some(options)).await.is_ok()
-    }
-
     async fn build(
         &self,
         project: &Project,
@@ -660,18 +626,10 @@ impl DockerBackend {
             name: Some(name.to_owned()),
             platform: spec.platform.clone(),
         };
-        let created = match docker
-            .create_container(Some(options.clone()), spec.body.clone())
+        let created = docker
+            .create_container(Some(options), spec.body.clone())
             .await
-        {
-            Err(err) if status(&err) == Some(409) && self.remove_leftover(project, name).await => {
-                docker
-                    .create_container(Some(options), spec.body.clone())
-                    .await
-            }
-            other => other,
-        }
-        .map_err(|e| action_error(project, action, e))?;
+            .map_err(|e| action_error(project, action, e))?;
         // A half-made container would look finished to the next observe
         // (it carries the config hash): remove it if a later step fails.
         let finish = async {
