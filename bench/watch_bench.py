@@ -225,34 +225,31 @@ class CallLog:
         return [c for c in self.refresh() if c["at"] > t]
 
 
-def project_of(call):
-    """The project a container/network/volume list is filtered on, if any."""
+def label_filters(call):
+    """The `label` filters a list call was made with."""
     query = urllib.parse.parse_qs(call.get("query", ""))
+    labels = []
     for raw in query.get("filters", []):
         try:
-            filters = json.loads(raw)
-        except ValueError:
+            labels += json.loads(raw).get("label", [])
+        except (ValueError, AttributeError):
             continue
-        for label in filters.get("label", []):
-            if label.startswith("com.docker.compose.project="):
-                return label.split("=", 1)[1]
+    return labels
+
+
+def project_of(call):
+    """The project a container/network/volume list is filtered on, if any."""
+    for label in label_filters(call):
+        if label.startswith("com.docker.compose.project="):
+            return label.split("=", 1)[1]
     return None
 
 
 def lists_every_project(call):
     """A container list filtered on having a project label at all: a resync
     round's one listing for every stack."""
-    if call["pattern"] != "/containers/json":
-        return False
-    query = urllib.parse.parse_qs(call.get("query", ""))
-    for raw in query.get("filters", []):
-        try:
-            filters = json.loads(raw)
-        except ValueError:
-            continue
-        if "com.docker.compose.project" in filters.get("label", []):
-            return True
-    return False
+    return (call["pattern"] == "/containers/json"
+            and "com.docker.compose.project" in label_filters(call))
 
 
 def is_list(call):
