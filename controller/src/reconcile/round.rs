@@ -153,6 +153,11 @@ mod tests {
         .into()
     }
 
+    /// Project a's share of [`listing`].
+    fn share_of_a() -> Lookup {
+        Lookup::Share(vec![container("a-web-1")])
+    }
+
     fn projects() -> Vec<String> {
         ["a", "b", "empty"].map(String::from).to_vec()
     }
@@ -177,10 +182,7 @@ mod tests {
         round.begin();
         let ticket = ticket(round.lookup("a", now, AGE));
         round.fill(ticket, listing(), &projects(), now);
-        assert_eq!(
-            round.lookup("a", now, AGE),
-            Lookup::Share(vec![container("a-web-1")])
-        );
+        assert_eq!(round.lookup("a", now, AGE), share_of_a());
         assert_eq!(round.lookup("a", now, AGE), Lookup::Alone, "taken once");
         assert_eq!(round.lookup("empty", now, AGE), Lookup::Share(Vec::new()));
         assert_eq!(round.lookup("unknown", now, AGE), Lookup::Alone);
@@ -195,10 +197,7 @@ mod tests {
         round.touched("b");
         round.fill(ticket, listing(), &projects(), now);
         assert_eq!(round.lookup("b", now, AGE), Lookup::Alone);
-        assert_eq!(
-            round.lookup("a", now, AGE),
-            Lookup::Share(vec![container("a-web-1")])
-        );
+        assert_eq!(round.lookup("a", now, AGE), share_of_a());
         round.touched("empty");
         assert_eq!(round.lookup("empty", now, AGE), Lookup::Alone);
     }
@@ -211,10 +210,7 @@ mod tests {
         round.begin();
         let ticket = ticket(round.lookup("a", now, AGE));
         round.fill(ticket, listing(), &projects(), now);
-        assert_eq!(
-            round.lookup("a", now, AGE),
-            Lookup::Share(vec![container("a-web-1")])
-        );
+        assert_eq!(round.lookup("a", now, AGE), share_of_a());
     }
 
     #[test]
