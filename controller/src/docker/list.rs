@@ -4,6 +4,7 @@
 //! share images share one list call).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptions, ListImagesOptions};
 
 use super::engine::{engine, familiar, image_id_of, observed_container};
@@ -14,20 +15,8 @@ use crate::plan::Observed;
 impl DockerBackend {
     /// The project's containers in one list call; nothing else is listed.
     pub(super) async fn containers_impl(&self, project: &Project) -> Result<Observed, Error> {
-        let docker = self.client().await?;
-        let by_project: HashMap<String, Vec<String>> = [(
-            "label".to_owned(),
-            vec![format!("{}={}", labels::PROJECT, project.name)],
-        )]
-        .into();
-        let listed = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(by_project),
-                ..ListContainersOptions::default()
-            }))
-            .await
-            .map_err(engine("list containers", &project.name))?;
+        let label = format!("{}={}", labels::PROJECT, project.name);
+        let listed = self.containers_labelled(label, &project.name).await?;
         let mut containers: Vec<_> = listed.iter().filter_map(observed_container).collect();
         sort_containers(&mut containers);
         Ok(Observed {
@@ -39,17 +28,9 @@ impl DockerBackend {
     /// Every container with a compose project label, by project, in one
     /// list call.
     pub(super) async fn all_containers_impl(&self) -> Result<AllContainers, Error> {
-        let docker = self.client().await?;
-        let labelled: HashMap<String, Vec<String>> =
-            [("label".to_owned(), vec![labels::PROJECT.to_owned()])].into();
-        let listed = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(labelled),
-                ..ListContainersOptions::default()
-            }))
-            .await
-            .map_err(engine("list containers", "all projects"))?;
+        let listed = self
+            .containers_labelled(labels::PROJECT.to_owned(), "all projects")
+            .await?;
         let mut all = AllContainers::new();
         for summary in &listed {
             let project = summary
@@ -64,6 +45,26 @@ impl DockerBackend {
             sort_containers(containers);
         }
         Ok(all)
+    }
+
+    /// Every container, running or not, carrying `label` (`key` or
+    /// `key=value`), in one list call; `target` names what was listed in
+    /// an error.
+    async fn containers_labelled(
+        &self,
+        label: String,
+        target: &str,
+    ) -> Result<Vec<ContainerSummary>, Error> {
+        let docker = self.client().await?;
+        let filters: HashMap<String, Vec<String>> = [("label".to_owned(), vec![label])].into();
+        docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..ListContainersOptions::default()
+            }))
+            .await
+            .map_err(engine("list containers", target))
     }
 
     /// The id of each reference (`None` when the engine lacks it), from one

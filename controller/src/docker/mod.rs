@@ -122,12 +122,6 @@ impl SecretVariables {
     }
 }
 
-impl From<BTreeMap<String, String>> for SecretVariables {
-    fn from(variables: BTreeMap<String, String>) -> Self {
-        SecretVariables(variables)
-    }
-}
-
 impl std::fmt::Debug for SecretVariables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_set().entries(self.0.keys()).finish()
