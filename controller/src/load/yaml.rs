@@ -638,7 +638,7 @@ pub fn parse_documents(text: &str, file: &Arc<str>) -> Result<Vec<Node>, YamlErr
         file: file.clone(),
         anchors: Vec::new(),
         stack: Vec::new(),
-        nodes: 0,
+        alias_nodes: 0,
     };
     let mut documents = Vec::new();
     while let Some(event) = parser.next_event() {
@@ -662,7 +662,7 @@ pub fn parse_documents(text: &str, file: &Arc<str>) -> Result<Vec<Node>, YamlErr
         match event {
             Event::DocumentStart(..) => {
                 builder.anchors.clear();
-                builder.nodes = 0;
+                builder.alias_nodes = 0;
             }
             Event::DocumentEnd => {}
             Event::StreamStart | Event::StreamEnd => {}
@@ -696,18 +696,21 @@ pub fn parse_documents(text: &str, file: &Arc<str>) -> Result<Vec<Node>, YamlErr
                 builder.close(&mut documents)?;
             }
             Event::Alias(id) => {
-                let target = builder
+                let (target, target_nodes) = builder
                     .anchors
                     .iter()
                     .rev()
-                    .find(|(anchor, _)| *anchor == id)
-                    .map(|(_, node)| node)
+                    .find(|anchored| anchored.id == id)
+                    .map(|anchored| (&anchored.node, anchored.nodes))
                     .ok_or_else(|| YamlError::UnknownAnchor {
                         at: at.clone(),
                         name: format!("#{id}"),
                     })?;
-                builder.nodes += count_nodes(target);
-                if builder.nodes > MAX_ALIAS_NODES {
+                // Only what aliases add is budgeted (the file's own nodes
+                // are bounded by its size), and before the copy is made:
+                // a bomb is refused without building what breaks it.
+                builder.alias_nodes += target_nodes;
+                if builder.alias_nodes > MAX_ALIAS_NODES {
                     return Err(YamlError::AliasBudget {
                         at,
                         limit: MAX_ALIAS_NODES,
@@ -850,11 +853,19 @@ struct Open {
     tag: Option<MergeTag>,
 }
 
+/// A node under an anchor, with the number of nodes each alias of it adds.
+struct Anchored {
+    id: usize,
+    node: Node,
+    nodes: usize,
+}
+
 struct Builder {
     file: Arc<str>,
-    anchors: Vec<(usize, Node)>,
+    anchors: Vec<Anchored>,
     stack: Vec<Open>,
-    nodes: usize,
+    /// Nodes the document's aliases have expanded to so far.
+    alias_nodes: usize,
 }
 
 impl Builder {
@@ -879,24 +890,12 @@ impl Builder {
                 limit: MAX_NESTING_DEPTH,
             });
         }
-        self.count(&span)?;
         self.stack.push(Open {
             frame,
             span,
             anchor,
             tag,
         });
-        Ok(())
-    }
-
-    fn count(&mut self, span: &Span) -> Result<(), YamlError> {
-        self.nodes += 1;
-        if self.nodes > MAX_ALIAS_NODES {
-            return Err(YamlError::AliasBudget {
-                at: span.clone(),
-                limit: MAX_ALIAS_NODES,
-            });
-        }
         Ok(())
     }
 
@@ -923,11 +922,12 @@ impl Builder {
         is_merge_key: bool,
         documents: &mut Vec<Node>,
     ) -> Result<(), YamlError> {
-        if matches!(node.value, Value::Scalar(_)) {
-            self.count(&node.span)?;
-        }
         if anchor != 0 {
-            self.anchors.push((anchor, node.clone()));
+            self.anchors.push(Anchored {
+                id: anchor,
+                nodes: count_nodes(&node),
+                node: node.clone(),
+            });
         }
         match self.stack.last_mut() {
             None => {
