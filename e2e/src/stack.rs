@@ -174,6 +174,18 @@ impl Stack {
         run(command, COMMAND_DEADLINE)
     }
 
+    /// Like [`Stack::stackd_killed_after`], with the engine reached through `proxy`.
+    pub fn stackd_via_killed_after(
+        &self,
+        proxy: &ApiProxy,
+        args: &[&str],
+        after: Duration,
+    ) -> Result<Run> {
+        let mut command = self.stackd_command(args);
+        command.env("DOCKER_HOST", proxy.docker_host());
+        run(command, after)
+    }
+
     /// `stackd up --wait`, which must succeed.
     pub fn up(&self) -> Result<Run> {
         self.stackd(&["up", "--wait"])?.ok()

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use stackd_e2e::{Stack, IDLE_COMMAND, IMAGE};
+use stackd_e2e::{ApiProxy, Endpoint, Fault, FaultPlan, Stack, IDLE_COMMAND, IMAGE};
 
 /// Every container of the project carries a canonical name
 /// `<project>-<service>-<n>` matching its labels, and no (service, number)
@@ -89,10 +89,68 @@ fn a_cold_up_killed_while_waiting_for_health_is_completed_by_the_next_up() -> Re
 }
 
 fn replicas_with_generation(generation: u32) -> String {
+    with_generation(generation, 4)
+}
+
+fn with_generation(generation: u32, replicas: u32) -> String {
     format!(
         "services:\n  web:\n    image: {IMAGE}\n    pull_policy: never\n    command: {IDLE_COMMAND}\n    \
-         environment:\n      GENERATION: \"{generation}\"\n    deploy:\n      replicas: 4\n"
+         environment:\n      GENERATION: \"{generation}\"\n    deploy:\n      replicas: {replicas}\n"
     )
+}
+
+/// The hardest case of a kill: the run dies with its create request on the
+/// way, the engine finishes that create after the next run has looked, and
+/// the next run meets its own temporary name taken by a container it never
+/// saw. Every create is held back in a proxy so the order is certain: the
+/// killed run's create reaches the engine while the next run's is held.
+#[test]
+fn a_create_the_engine_finishes_after_its_run_was_killed_does_not_stop_the_next_up() -> Result<()> {
+    let Some(stack) = Stack::new("crash-late-create")? else {
+        return Ok(());
+    };
+    stack.write_compose(&with_generation(0, 1))?;
+    stack.up()?;
+    stack.write_compose(&with_generation(1, 1))?;
+    let plan = FaultPlan::seeded(0)
+        .always(Fault::Delay(Duration::from_secs(2)))
+        .only(Endpoint::prefix("POST", "/containers/create"));
+    let proxy = ApiProxy::with_faults(plan)?;
+    let killed =
+        stack.stackd_via_killed_after(&proxy, &["up", "--wait"], Duration::from_millis(1500))?;
+    ensure!(
+        killed.timed_out,
+        "up finished before it could be killed: {killed}"
+    );
+    let held = proxy.calls_to("POST", "/containers/create").len();
+    ensure!(
+        held == 1,
+        "{held} creates were on the way when up was killed"
+    );
+
+    let next = stack.stackd_via(&proxy, &["up", "--wait"])?;
+    ensure!(next.success(), "the next up failed: {next}");
+    let answers: Vec<Option<u16>> = proxy
+        .calls_to("POST", "/containers/create")
+        .iter()
+        .map(|c| c.engine_status)
+        .collect();
+    ensure!(
+        answers.contains(&Some(409)),
+        "no create met the name taken, the race did not happen: {answers:?}"
+    );
+    canonical(&stack)?;
+    let web = stack.service("web")?;
+    ensure!(web.len() == 1, "web has {} containers", web.len());
+    ensure!(web[0].is_running(), "{} is {}", web[0].name, web[0].status);
+    ensure!(
+        web[0].env("GENERATION") == Some("1".to_string()),
+        "web runs generation {:?}",
+        web[0].env("GENERATION")
+    );
+    let plan = stack.stackd(&["plan"])?;
+    ensure!(plan.code == Some(0), "plan after the repair: {plan}");
+    Ok(())
 }
 
 #[test]

@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use bollard::models::{ContainerSummary, ImageSummary, Mount, MountType, NetworkConnectRequest};
+use bollard::models::{
+    ContainerStateStatusEnum, ContainerSummary, ImageSummary, Mount, MountType,
+    NetworkConnectRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, InspectContainerOptions, InspectNetworkOptions,
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -31,6 +34,11 @@ use crate::plan::{
 
 /// The bollard client's own per-request bound; longer stops need more.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a create that meets its name taken waits for the container
+/// holding it to appear (see `remove_unstarted_leftover`): an engine under
+/// load takes seconds to set up a container's filesystem.
+const LEFTOVER_CREATE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The `Backend` over a Docker engine.
 #[derive(Debug)]
@@ -626,10 +634,21 @@ impl DockerBackend {
             name: Some(name.to_owned()),
             platform: spec.platform.clone(),
         };
-        let created = docker
-            .create_container(Some(options), spec.body.clone())
+        let created = match docker
+            .create_container(Some(options.clone()), spec.body.clone())
             .await
-            .map_err(|e| action_error(project, action, e))?;
+        {
+            Err(e) if status(&e) == Some(409) => {
+                if !self.remove_unstarted_leftover(&project.name, name).await {
+                    return Err(action_error(project, action, e));
+                }
+                docker
+                    .create_container(Some(options), spec.body.clone())
+                    .await
+            }
+            other => other,
+        }
+        .map_err(|e| action_error(project, action, e))?;
         // A half-made container would look finished to the next observe
         // (it carries the config hash): remove it if a later step fails.
         let finish = async {
@@ -692,6 +711,59 @@ impl DockerBackend {
             return Err(err);
         }
         Ok(())
+    }
+
+    /// Frees `name` when it holds a container of `project` that was created
+    /// and never started: what a run killed with its create in flight
+    /// leaves. The engine finishes such a create after the client is gone,
+    /// so the next run's observe can miss it and meet the name taken; until
+    /// the engine registers it the name answers 404, hence the patience.
+    /// Returns whether the name is free to create again.
+    async fn remove_unstarted_leftover(&self, project: &str, name: &str) -> bool {
+        let Ok(docker) = self.client().await else {
+            return false;
+        };
+        let deadline = Instant::now() + LEFTOVER_CREATE_PATIENCE;
+        let leftover = loop {
+            match docker
+                .inspect_container(name, None::<InspectContainerOptions>)
+                .await
+            {
+                Ok(found) => break found,
+                Err(e) if status(&e) == Some(404) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(_) => return false,
+            }
+        };
+        let ours = leftover
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(labels::PROJECT))
+            .is_some_and(|p| p == project);
+        let never_started = leftover.state.as_ref().is_some_and(|state| {
+            state.status == Some(ContainerStateStatusEnum::CREATED)
+                && state
+                    .started_at
+                    .as_deref()
+                    .is_none_or(|t| t.starts_with("0001-01-01"))
+        });
+        if !(ours && never_started) {
+            return false;
+        }
+        let Some(id) = leftover.id else {
+            return false;
+        };
+        let options = RemoveContainerOptions {
+            v: true,
+            force: true,
+            link: false,
+        };
+        match docker.remove_container(&id, Some(options)).await {
+            Ok(()) => true,
+            Err(e) => status(&e) == Some(404),
+        }
     }
 
     /// Records (or forgets, with `None`) the id of image `reference`.
