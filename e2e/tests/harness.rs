@@ -47,7 +47,7 @@ fn the_counting_proxy_counts_docker_cli_calls_including_a_hijacked_attach() -> R
 /// that the proxy saw one create per container, that a second `up` creates
 /// nothing, and takes it down again.
 fn reference_compose_runs_manifest(manifest: &str) -> Result<()> {
-    let Some(stack) = Stack::from_manifest(&format!("ref-{manifest}"), manifest)? else {
+    let Some(stack) = Stack::from_busybox_manifest(&format!("ref-{manifest}"), manifest)? else {
         return Ok(());
     };
     let proxy = ApiProxy::start()?;
