@@ -131,7 +131,7 @@ fn the_seed_stack_manifest_is_what_wrap_prints_for_its_compose_file() {
     assert_eq!(
         text(&out.stdout),
         without_comments,
-        "manifests/agents/stack.yaml is stale: regenerate it with `stackd -f manifests/agents/compose.yaml wrap`"
+        "manifests/agents/stack.yaml is stale: regenerate it with `just generate`"
     );
 }
 

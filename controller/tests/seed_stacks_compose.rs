@@ -13,10 +13,22 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 /// (stack folder, arguments before `config`).
-const LOADS: [(&str, &[&str]); 10] = [
+const LOADS: [(&str, &[&str]); 13] = [
     ("agents", &["-f", "compose.yaml"]),
+    (
+        "agents",
+        &["-f", "compose.yaml", "-f", "compose.busybox.yaml"],
+    ),
     ("coordination", &["-f", "compose.yaml"]),
+    (
+        "coordination",
+        &["-f", "compose.yaml", "-f", "compose.busybox.yaml"],
+    ),
     ("orchestrator", &["-f", "compose.yaml"]),
+    (
+        "orchestrator",
+        &["-f", "compose.yaml", "-f", "compose.busybox.yaml"],
+    ),
     ("toolhub", &["-f", "compose.yaml"]),
     ("toolhub", &["-f", "compose.yaml", "-f", "compose.dev.yaml"]),
     (

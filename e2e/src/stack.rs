@@ -78,6 +78,8 @@ pub(crate) fn prepare(tag: &str) -> Result<Option<String>> {
 pub struct Stack {
     name: String,
     dir: tempfile::TempDir,
+    /// The `-f` files of every command, in merge order.
+    files: Vec<&'static str>,
     stackd: PathBuf,
     foreign_containers: Vec<String>,
     foreign_volumes: Vec<String>,
@@ -96,6 +98,7 @@ impl Stack {
         Ok(Some(Self {
             name: format!("e2e-{tag}-{}", std::process::id()),
             dir,
+            files: vec!["compose.yaml"],
             stackd: stackd_bin()?,
             foreign_containers: Vec::new(),
             foreign_volumes: Vec::new(),
@@ -110,6 +113,17 @@ impl Stack {
         };
         let source = workspace_root().join("manifests").join(manifest);
         copy_dir(&source, stack.dir()).with_context(|| format!("copying {}", source.display()))?;
+        Ok(Some(stack))
+    }
+
+    /// Like [`Stack::from_manifest`], run as the busybox variant: every
+    /// command merges the folder's `compose.busybox.yaml` over its
+    /// `compose.yaml` (the real images), so it runs on the test image.
+    pub fn from_busybox_manifest(tag: &str, manifest: &str) -> Result<Option<Self>> {
+        let Some(mut stack) = Self::from_manifest(tag, manifest)? else {
+            return Ok(None);
+        };
+        stack.files.push("compose.busybox.yaml");
         Ok(Some(stack))
     }
 
@@ -143,11 +157,20 @@ impl Stack {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
     }
 
+    /// `-p NAME` and a `-f` per compose file.
+    fn project_args(&self) -> Vec<&str> {
+        let mut args = vec!["-p", self.name.as_str()];
+        for file in &self.files {
+            args.extend(["-f", *file]);
+        }
+        args
+    }
+
     fn stackd_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.stackd);
         command
             .current_dir(self.dir())
-            .args(["-p", &self.name, "-f", "compose.yaml"])
+            .args(self.project_args())
             .args(args)
             .env_remove("COMPOSE_FILE")
             .env_remove("COMPOSE_PROJECT_NAME")
@@ -155,8 +178,8 @@ impl Stack {
         command
     }
 
-    /// `stackd -p NAME -f compose.yaml ARGS` in the project folder, whatever
-    /// its exit status.
+    /// `stackd -p NAME -f compose.yaml ARGS` (and `-f compose.busybox.yaml`
+    /// for a busybox variant) in the project folder, whatever its exit status.
     pub fn stackd(&self, args: &[&str]) -> Result<Run> {
         run(self.stackd_command(args), COMMAND_DEADLINE)
     }
@@ -200,8 +223,8 @@ impl Stack {
         }
     }
 
-    /// The reference `docker compose -p NAME -f compose.yaml ARGS`, whatever
-    /// its exit status.
+    /// The reference `docker compose` with the same `-p` and `-f` flags as
+    /// [`Stack::stackd`], whatever its exit status.
     pub fn compose(&self, args: &[&str]) -> Result<Run> {
         run(self.compose_command(args)?, COMMAND_DEADLINE)
     }
@@ -217,7 +240,7 @@ impl Stack {
         let mut command = Command::new(compose_bin()?);
         command
             .current_dir(self.dir())
-            .args(["-p", &self.name, "-f", "compose.yaml"])
+            .args(self.project_args())
             .args(args)
             .env_remove("COMPOSE_FILE")
             .env_remove("COMPOSE_PROJECT_NAME")

@@ -1,6 +1,7 @@
 //! The harness itself on the real engine, with tools that exist today: the
 //! counting proxy under the docker CLI and the reference docker compose, and
-//! every stack in `manifests/` brought up by the reference compose.
+//! the busybox variants of the agents, orchestrator and coordination stacks
+//! in `manifests/` brought up by the reference compose.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -43,11 +44,12 @@ fn the_counting_proxy_counts_docker_cli_calls_including_a_hijacked_attach() -> R
     Ok(())
 }
 
-/// Brings a manifest up with the reference compose through the proxy, checks
-/// that the proxy saw one create per container, that a second `up` creates
-/// nothing, and takes it down again.
+/// Brings a manifest's busybox variant (`-f compose.yaml -f
+/// compose.busybox.yaml`) up with the reference compose through the proxy,
+/// checks that the proxy saw one create per container, that a second `up`
+/// creates nothing, and takes it down again.
 fn reference_compose_runs_manifest(manifest: &str) -> Result<()> {
-    let Some(stack) = Stack::from_manifest(&format!("ref-{manifest}"), manifest)? else {
+    let Some(stack) = Stack::from_busybox_manifest(&format!("ref-{manifest}"), manifest)? else {
         return Ok(());
     };
     let proxy = ApiProxy::start()?;

@@ -10,7 +10,7 @@ use stackd_e2e::{docker, http_get, ApiProxy, Stack, IDLE_COMMAND, IMAGE};
 
 #[test]
 fn cold_up_starts_each_service_only_after_its_dependencies_are_healthy() -> Result<()> {
-    let Some(stack) = Stack::from_manifest("cold-up", "agents")? else {
+    let Some(stack) = Stack::from_busybox_manifest("cold-up", "agents")? else {
         return Ok(());
     };
     stack.up()?;
@@ -114,7 +114,7 @@ fn containers_networks_and_volumes_carry_compose_names_and_labels() -> Result<()
 
 #[test]
 fn a_second_up_makes_no_changing_api_calls_and_plan_reports_nothing_to_do() -> Result<()> {
-    let Some(stack) = Stack::from_manifest("idempotent", "orchestrator")? else {
+    let Some(stack) = Stack::from_busybox_manifest("idempotent", "orchestrator")? else {
         return Ok(());
     };
     stack.up()?;
@@ -205,7 +205,7 @@ fn down_keeps_named_volumes_and_down_v_removes_them() -> Result<()> {
 
 #[test]
 fn the_reference_compose_ps_lists_the_containers_stackd_created() -> Result<()> {
-    let Some(stack) = Stack::from_manifest("compose-ps", "coordination")? else {
+    let Some(stack) = Stack::from_busybox_manifest("compose-ps", "coordination")? else {
         return Ok(());
     };
     stack.up()?;
@@ -226,7 +226,7 @@ fn the_reference_compose_ps_lists_the_containers_stackd_created() -> Result<()> 
 
 #[test]
 fn stackd_ps_lists_the_containers_with_their_state() -> Result<()> {
-    let Some(stack) = Stack::from_manifest("stackd-ps", "coordination")? else {
+    let Some(stack) = Stack::from_busybox_manifest("stackd-ps", "coordination")? else {
         return Ok(());
     };
     stack.up()?;
@@ -248,7 +248,7 @@ fn stackd_ps_lists_the_containers_with_their_state() -> Result<()> {
 
 #[test]
 fn the_coordination_server_runs_read_only_as_nobody_and_serves_health_and_metrics() -> Result<()> {
-    let Some(stack) = Stack::from_manifest("coordination", "coordination")? else {
+    let Some(stack) = Stack::from_busybox_manifest("coordination", "coordination")? else {
         return Ok(());
     };
     stack.up()?;
@@ -298,7 +298,7 @@ fn the_coordination_server_runs_read_only_as_nobody_and_serves_health_and_metric
 
 #[test]
 fn workers_get_their_replicas_resource_limits_and_the_secret_file() -> Result<()> {
-    let Some(stack) = Stack::from_manifest("orchestrator", "orchestrator")? else {
+    let Some(stack) = Stack::from_busybox_manifest("orchestrator", "orchestrator")? else {
         return Ok(());
     };
     stack.up()?;

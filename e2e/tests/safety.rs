@@ -81,7 +81,7 @@ fn containers_and_volumes_stackd_does_not_own_are_never_touched_by_up_or_down() 
 
 #[test]
 fn a_one_shot_job_runs_once_and_is_rerun_only_when_its_own_config_changes() -> Result<()> {
-    let Some(stack) = Stack::from_manifest("one-shot", "orchestrator")? else {
+    let Some(stack) = Stack::from_busybox_manifest("one-shot", "orchestrator")? else {
         return Ok(());
     };
     stack.up()?;
@@ -111,17 +111,18 @@ fn a_one_shot_job_runs_once_and_is_rerun_only_when_its_own_config_changes() -> R
         "a no-op up ran migrate again"
     );
 
-    // A change to another service leaves the finished job alone.
-    let compose = stack.read_file("compose.yaml")?;
-    let workers_changed = compose.replace(
+    // A change to another service leaves the finished job alone. The
+    // busybox file holds what the stand-ins run, so the edits go there.
+    let busybox = stack.read_file("compose.busybox.yaml")?;
+    let workers_changed = busybox.replace(
         "      CONTROL_PLANE: http://control-plane:8080\n",
         "      CONTROL_PLANE: http://control-plane:8080\n      WORKER_GENERATION: \"2\"\n",
     );
     ensure!(
-        workers_changed != compose,
-        "the workers' environment moved in the manifest"
+        workers_changed != busybox,
+        "the workers' environment moved in compose.busybox.yaml"
     );
-    stack.write_compose(&workers_changed)?;
+    stack.write_file("compose.busybox.yaml", &workers_changed)?;
     let workers_before: Vec<String> = stack
         .service("workers")?
         .into_iter()
@@ -145,14 +146,14 @@ fn a_one_shot_job_runs_once_and_is_rerun_only_when_its_own_config_changes() -> R
 
     // A change to the job itself runs it again.
     let migrate_changed = workers_changed.replace(
-        "    restart: \"no\"\n",
-        "    restart: \"no\"\n    environment:\n      MIGRATION: \"2\"\n",
+        "echo \"migrated at $$(date)\"\n    environment: !reset {}\n",
+        "echo \"migrated at $$(date)\"\n    environment: !override\n      MIGRATION: \"2\"\n",
     );
     ensure!(
         migrate_changed != workers_changed,
-        "migrate's restart moved in the manifest"
+        "migrate's environment moved in compose.busybox.yaml"
     );
-    stack.write_compose(&migrate_changed)?;
+    stack.write_file("compose.busybox.yaml", &migrate_changed)?;
     stack.up()?;
     let rerun = stack.container("migrate", 1)?;
     ensure!(
