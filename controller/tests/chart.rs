@@ -1,6 +1,7 @@
 //! The Helm chart (`charts/stackd`): `helm lint --strict` passes, it renders
-//! with the default values and with every documented value changed, every
-//! rendered object passes kubernetes-validate strictly (the Prometheus
+//! with the default values and with each values file of `ci/`, every value
+//! is documented and changed by a ci file in which it changes the rendering,
+//! every rendered object passes kubernetes-validate strictly (the Prometheus
 //! Operator's kinds, which have no schema there, are checked for apiVersion,
 //! kind, metadata and spec and listed as not schema-validated), the RBAC
 //! grants exactly what the controller calls, values.schema.json rejects bad
@@ -15,13 +16,21 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The renderings the tests check: (values file under `charts/stackd/ci/`, or none for the defaults).
-const RENDERINGS: [Option<&str>; 4] = [
-    None,
-    Some("namespaced-values.yaml"),
-    Some("monitoring-values.yaml"),
-    Some("every-value-values.yaml"),
-];
+/// The renderings the tests check: the defaults (`None`), then each values
+/// file of `charts/stackd/ci/` (the ones `just chart` lints and renders), by
+/// name.
+fn renderings() -> Vec<Option<String>> {
+    let mut files: Vec<String> = std::fs::read_dir(chart().join("ci"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with("-values.yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    std::iter::once(None)
+        .chain(files.into_iter().map(Some))
+        .collect()
+}
 
 const NAMESPACE: &str = "stackd-system";
 
@@ -94,10 +103,10 @@ fn helm_lint_strict_accepts_the_chart_with_each_set_of_values() {
     if !helm_available() {
         return;
     }
-    for values in RENDERINGS {
+    for values in renderings() {
         let mut command = Command::new("helm");
         command.args(["lint", "--strict"]).arg(chart());
-        for file in values_path(values) {
+        for file in values_path(values.as_deref()) {
             command.arg("-f").arg(file);
         }
         let out = command.output().unwrap();
@@ -123,8 +132,9 @@ fn every_rendered_object_passes_strict_schema_validation() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for (i, values) in RENDERINGS.iter().enumerate() {
-        let rendered = render(&values_path(*values), &[]).unwrap();
+    let renderings = renderings();
+    for (i, values) in renderings.iter().enumerate() {
+        let rendered = render(&values_path(values.as_deref()), &[]).unwrap();
         let file = dir.path().join(format!("rendering-{i}.yaml"));
         std::fs::write(&file, rendered).unwrap();
         files.push(file);
@@ -148,7 +158,7 @@ fn every_rendered_object_passes_strict_schema_validation() {
     let unchecked = report["not_schema_validated"].as_array().unwrap();
     eprintln!(
         "{} renderings: {} objects schema-validated (Kubernetes 1.33 and 1.37), {} not schema-validated: {}",
-        RENDERINGS.len(),
+        renderings.len(),
         validated.len(),
         unchecked.len(),
         unchecked
@@ -349,8 +359,8 @@ fn the_controller_pod_runs_locked_down_with_probes_and_resources() {
     if !helm_available() {
         return;
     }
-    for values in RENDERINGS {
-        let objects = objects(&render(&values_path(values), &[]).unwrap());
+    for values in renderings() {
+        let objects = objects(&render(&values_path(values.as_deref()), &[]).unwrap());
         let pod = &find(&objects, "Deployment")[0]["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{values:?}");
         assert_eq!(
@@ -424,8 +434,23 @@ fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(value, |v, key| v.get(key))
 }
 
+fn set_path(value: &mut Value, path: &str, new: Value) {
+    let mut node = value;
+    for key in path.split('.') {
+        if !node.is_object() {
+            *node = Value::Object(serde_json::Map::new());
+        }
+        node = node
+            .as_object_mut()
+            .unwrap()
+            .entry(key)
+            .or_insert(Value::Null);
+    }
+    *node = new;
+}
+
 #[test]
-fn every_value_is_documented_and_changed_by_the_every_value_rendering() {
+fn every_value_is_documented() {
     let text = std::fs::read_to_string(chart().join("values.yaml")).unwrap();
     let mut previous = "";
     for (number, line) in text.lines().enumerate() {
@@ -446,21 +471,66 @@ fn every_value_is_documented_and_changed_by_the_every_value_rendering() {
             previous = line;
         }
     }
-    let defaults: Value = serde_saphyr::from_str(&text).unwrap();
-    let toggled: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(chart().join("ci/every-value-values.yaml")).unwrap(),
-    )
-    .unwrap();
+}
+
+/// Every leaf of values.yaml is changed by some `ci/*-values.yaml`, and
+/// every value a ci file changes takes effect there: putting that one value
+/// back to its default, the rest of the file kept, changes what `helm
+/// template` renders. A value the chart ignores (a typo'd template, or one
+/// that only matters for an object the same file turns off) fails.
+#[test]
+fn every_value_is_changed_by_a_ci_values_file_where_it_changes_the_rendering() {
+    if !helm_available() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let defaults: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap())
+            .unwrap();
     let mut default_leaves = Vec::new();
     leaves(&defaults, "", &mut default_leaves);
     assert!(default_leaves.len() > 30, "{}", default_leaves.len());
-    for (path, default) in default_leaves {
-        let changed = lookup(&toggled, &path);
-        assert!(
-            changed.is_some_and(|v| *v != default),
-            "ci/every-value-values.yaml does not change {path}"
-        );
+    let dir = tempfile::tempdir().unwrap();
+    let mut covered = BTreeSet::new();
+    let mut renders = 0;
+    for name in renderings().into_iter().flatten() {
+        let path = chart().join("ci").join(&name);
+        let file: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let rendered = render(std::slice::from_ref(&path), &[]).unwrap();
+        for (leaf, default) in &default_leaves {
+            if lookup(&file, leaf).is_none_or(|v| v == default) {
+                continue;
+            }
+            let mut reverted = file.clone();
+            set_path(&mut reverted, leaf, default.clone());
+            // JSON is YAML: helm reads it as a values file.
+            let reverted_path = dir.path().join("reverted.json");
+            std::fs::write(&reverted_path, serde_json::to_string(&reverted).unwrap()).unwrap();
+            let without = render(&[reverted_path], &[])
+                .unwrap_or_else(|e| panic!("ci/{name} with {leaf} at its default: {e}"));
+            renders += 1;
+            assert!(
+                without != rendered,
+                "ci/{name} sets {leaf}, but the rendering is the same with {leaf} at its \
+                 default ({default}): the value takes no effect there"
+            );
+            covered.insert(leaf.clone());
+        }
     }
+    let missing: Vec<&str> = default_leaves
+        .iter()
+        .map(|(leaf, _)| leaf.as_str())
+        .filter(|leaf| !covered.contains(*leaf))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no ci/*-values.yaml changes these values (where they take effect): {missing:?}"
+    );
+    eprintln!(
+        "{} values, each changed where it takes effect ({renders} renderings, {:.1?})",
+        default_leaves.len(),
+        started.elapsed()
+    );
 }
 
 #[test]
