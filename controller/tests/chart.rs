@@ -61,8 +61,13 @@ fn helm_available() -> bool {
 
 /// `helm template` of the chart with `values` (paths), or its error text.
 fn render(values: &[PathBuf], sets: &[&str]) -> Result<String, String> {
+    render_release("stackd", values, sets)
+}
+
+/// `render` under another release name.
+fn render_release(release: &str, values: &[PathBuf], sets: &[&str]) -> Result<String, String> {
     let mut command = Command::new("helm");
-    command.args(["template", "stackd"]).arg(chart()).args([
+    command.args(["template", release]).arg(chart()).args([
         "--namespace",
         NAMESPACE,
         "--include-crds",
@@ -616,7 +621,143 @@ fn the_prometheus_rule_and_dashboard_carry_the_repository_files_unchanged() {
             .trim_end(),
         json.trim_end()
     );
-    let monitor = find(&objects, "ServiceMonitor")[0];
-    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
-    assert_eq!(monitor["spec"]["jobLabel"], "app.kubernetes.io/name");
+}
+
+/// The `job` label the Prometheus Operator gives the targets of the
+/// rendering's ServiceMonitor, or `None` when there is none: the selected
+/// Service's name, or the value of its `jobLabel` label, then the
+/// endpoint's relabelings that set `job` (the operator puts them after its
+/// own).
+fn scrape_job(objects: &[Value]) -> Option<String> {
+    let monitors = find(objects, "ServiceMonitor");
+    let monitor = match monitors[..] {
+        [] => return None,
+        [monitor] => monitor,
+        _ => panic!("{} ServiceMonitors", monitors.len()),
+    };
+    let spec = &monitor["spec"];
+    let selector = spec["selector"]["matchLabels"].as_object().unwrap();
+    let namespaces = spec["namespaceSelector"]["matchNames"].as_array().unwrap();
+    let services: Vec<&Value> = find(objects, "Service")
+        .into_iter()
+        .filter(|service| {
+            namespaces.contains(&service["metadata"]["namespace"])
+                && selector
+                    .iter()
+                    .all(|(key, value)| service["metadata"]["labels"][key] == *value)
+        })
+        .collect();
+    assert_eq!(services.len(), 1, "the ServiceMonitor selects {services:?}");
+    let service = services[0];
+    let endpoints = spec["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1);
+    let endpoint = &endpoints[0];
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|port| port["name"] == endpoint["port"]),
+        "the Service has no port {}",
+        endpoint["port"]
+    );
+    let mut job = service["metadata"]["name"].as_str().unwrap().to_string();
+    if let Some(label) = spec["jobLabel"].as_str() {
+        if let Some(value) = service["metadata"]["labels"][label].as_str() {
+            job = value.to_string();
+        }
+    }
+    for relabel in endpoint["relabelings"].as_array().into_iter().flatten() {
+        if relabel["targetLabel"] != "job" {
+            continue;
+        }
+        // Only the form the chart uses is worked out here: a constant.
+        assert!(
+            relabel["action"].as_str().unwrap_or("replace") == "replace"
+                && relabel["sourceLabels"]
+                    .as_array()
+                    .is_none_or(|labels| labels.is_empty()),
+            "a job relabeling this test cannot follow: {relabel}"
+        );
+        job = relabel["replacement"].as_str().unwrap().to_string();
+    }
+    Some(job)
+}
+
+/// The job ControllerDown's `up{job="..."}` matches in a set of rule groups.
+fn controller_down_job(groups: &Value) -> String {
+    let rule = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["rules"].as_array().unwrap())
+        .find(|rule| rule["alert"] == "ControllerDown")
+        .unwrap();
+    let expr = rule["expr"].as_str().unwrap();
+    let start = expr.find("job=\"").unwrap() + "job=\"".len();
+    let len = expr[start..].find('"').unwrap();
+    expr[start..start + len].to_string()
+}
+
+/// ControllerDown watches `up{job="stackd"}`: the ServiceMonitor must
+/// scrape under that job whatever the release and the name overrides are,
+/// or the alert fires for a healthy controller.
+#[test]
+fn the_service_monitor_scrapes_under_the_job_controller_down_watches() {
+    if !helm_available() {
+        return;
+    }
+    let alerts: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(chart().join("rules/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    let expected = controller_down_job(&alerts["groups"]);
+    let monitoring = values_path(Some("monitoring-values.yaml"));
+    let mut cases: Vec<(String, String)> = renderings()
+        .into_iter()
+        .map(|values| {
+            (
+                format!("{values:?}"),
+                render(&values_path(values.as_deref()), &[]).unwrap(),
+            )
+        })
+        .collect();
+    for (release, sets) in [
+        ("prod", vec![]),
+        ("prod", vec!["nameOverride=controller"]),
+        ("prod", vec!["fullnameOverride=reconciler"]),
+        (
+            "stackd",
+            vec!["nameOverride=controller", "fullnameOverride=reconciler"],
+        ),
+    ] {
+        cases.push((
+            format!("release {release} with {sets:?}"),
+            render_release(release, &monitoring, &sets).unwrap(),
+        ));
+    }
+    let mut monitored = 0;
+    for (case, rendered) in cases {
+        let objects = objects(&rendered);
+        let Some(job) = scrape_job(&objects) else {
+            continue;
+        };
+        monitored += 1;
+        assert_eq!(job, expected, "{case}: scraped under another job");
+        for rule in find(&objects, "PrometheusRule") {
+            assert_eq!(
+                controller_down_job(&rule["spec"]["groups"]),
+                expected,
+                "{case}"
+            );
+        }
+        if case.starts_with("release") {
+            let service = find(&objects, "Service")[0]["metadata"]["name"].clone();
+            assert_ne!(service, "stackd-metrics", "{case}: not renamed");
+        }
+    }
+    assert!(
+        monitored >= 6,
+        "{monitored} renderings had a ServiceMonitor"
+    );
 }
