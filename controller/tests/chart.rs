@@ -1,6 +1,7 @@
 //! The Helm chart (`charts/stackd`): `helm lint --strict` passes, it renders
-//! with the default values and with every documented value changed, every
-//! rendered object passes kubernetes-validate strictly (the Prometheus
+//! with the default values and with each values file of `ci/`, every value
+//! is documented and changed by a ci file in which it changes the rendering,
+//! every rendered object passes kubernetes-validate strictly (the Prometheus
 //! Operator's kinds, which have no schema there, are checked for apiVersion,
 //! kind, metadata and spec and listed as not schema-validated), the RBAC
 //! grants exactly what the controller calls, values.schema.json rejects bad
@@ -15,13 +16,21 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The renderings the tests check: (values file under `charts/stackd/ci/`, or none for the defaults).
-const RENDERINGS: [Option<&str>; 4] = [
-    None,
-    Some("namespaced-values.yaml"),
-    Some("monitoring-values.yaml"),
-    Some("every-value-values.yaml"),
-];
+/// The renderings the tests check: the defaults (`None`), then each values
+/// file of `charts/stackd/ci/` (the ones `just chart` lints and renders), by
+/// name.
+fn renderings() -> Vec<Option<String>> {
+    let mut files: Vec<String> = std::fs::read_dir(chart().join("ci"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with("-values.yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    std::iter::once(None)
+        .chain(files.into_iter().map(Some))
+        .collect()
+}
 
 const NAMESPACE: &str = "stackd-system";
 
@@ -52,8 +61,13 @@ fn helm_available() -> bool {
 
 /// `helm template` of the chart with `values` (paths), or its error text.
 fn render(values: &[PathBuf], sets: &[&str]) -> Result<String, String> {
+    render_release("stackd", values, sets)
+}
+
+/// `render` under another release name.
+fn render_release(release: &str, values: &[PathBuf], sets: &[&str]) -> Result<String, String> {
     let mut command = Command::new("helm");
-    command.args(["template", "stackd"]).arg(chart()).args([
+    command.args(["template", release]).arg(chart()).args([
         "--namespace",
         NAMESPACE,
         "--include-crds",
@@ -94,10 +108,10 @@ fn helm_lint_strict_accepts_the_chart_with_each_set_of_values() {
     if !helm_available() {
         return;
     }
-    for values in RENDERINGS {
+    for values in renderings() {
         let mut command = Command::new("helm");
         command.args(["lint", "--strict"]).arg(chart());
-        for file in values_path(values) {
+        for file in values_path(values.as_deref()) {
             command.arg("-f").arg(file);
         }
         let out = command.output().unwrap();
@@ -123,8 +137,9 @@ fn every_rendered_object_passes_strict_schema_validation() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for (i, values) in RENDERINGS.iter().enumerate() {
-        let rendered = render(&values_path(*values), &[]).unwrap();
+    let renderings = renderings();
+    for (i, values) in renderings.iter().enumerate() {
+        let rendered = render(&values_path(values.as_deref()), &[]).unwrap();
         let file = dir.path().join(format!("rendering-{i}.yaml"));
         std::fs::write(&file, rendered).unwrap();
         files.push(file);
@@ -148,7 +163,7 @@ fn every_rendered_object_passes_strict_schema_validation() {
     let unchecked = report["not_schema_validated"].as_array().unwrap();
     eprintln!(
         "{} renderings: {} objects schema-validated (Kubernetes 1.33 and 1.37), {} not schema-validated: {}",
-        RENDERINGS.len(),
+        renderings.len(),
         validated.len(),
         unchecked.len(),
         unchecked
@@ -349,8 +364,8 @@ fn the_controller_pod_runs_locked_down_with_probes_and_resources() {
     if !helm_available() {
         return;
     }
-    for values in RENDERINGS {
-        let objects = objects(&render(&values_path(values), &[]).unwrap());
+    for values in renderings() {
+        let objects = objects(&render(&values_path(values.as_deref()), &[]).unwrap());
         let pod = &find(&objects, "Deployment")[0]["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{values:?}");
         assert_eq!(
@@ -424,8 +439,23 @@ fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(value, |v, key| v.get(key))
 }
 
+fn set_path(value: &mut Value, path: &str, new: Value) {
+    let mut node = value;
+    for key in path.split('.') {
+        if !node.is_object() {
+            *node = Value::Object(serde_json::Map::new());
+        }
+        node = node
+            .as_object_mut()
+            .unwrap()
+            .entry(key)
+            .or_insert(Value::Null);
+    }
+    *node = new;
+}
+
 #[test]
-fn every_value_is_documented_and_changed_by_the_every_value_rendering() {
+fn every_value_is_documented() {
     let text = std::fs::read_to_string(chart().join("values.yaml")).unwrap();
     let mut previous = "";
     for (number, line) in text.lines().enumerate() {
@@ -446,21 +476,66 @@ fn every_value_is_documented_and_changed_by_the_every_value_rendering() {
             previous = line;
         }
     }
-    let defaults: Value = serde_saphyr::from_str(&text).unwrap();
-    let toggled: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(chart().join("ci/every-value-values.yaml")).unwrap(),
-    )
-    .unwrap();
+}
+
+/// Every leaf of values.yaml is changed by some `ci/*-values.yaml`, and
+/// every value a ci file changes takes effect there: putting that one value
+/// back to its default, the rest of the file kept, changes what `helm
+/// template` renders. A value the chart ignores (a typo'd template, or one
+/// that only matters for an object the same file turns off) fails.
+#[test]
+fn every_value_is_changed_by_a_ci_values_file_where_it_changes_the_rendering() {
+    if !helm_available() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let defaults: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap())
+            .unwrap();
     let mut default_leaves = Vec::new();
     leaves(&defaults, "", &mut default_leaves);
     assert!(default_leaves.len() > 30, "{}", default_leaves.len());
-    for (path, default) in default_leaves {
-        let changed = lookup(&toggled, &path);
-        assert!(
-            changed.is_some_and(|v| *v != default),
-            "ci/every-value-values.yaml does not change {path}"
-        );
+    let dir = tempfile::tempdir().unwrap();
+    let mut covered = BTreeSet::new();
+    let mut renders = 0;
+    for name in renderings().into_iter().flatten() {
+        let path = chart().join("ci").join(&name);
+        let file: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let rendered = render(std::slice::from_ref(&path), &[]).unwrap();
+        for (leaf, default) in &default_leaves {
+            if lookup(&file, leaf).is_none_or(|v| v == default) {
+                continue;
+            }
+            let mut reverted = file.clone();
+            set_path(&mut reverted, leaf, default.clone());
+            // JSON is YAML: helm reads it as a values file.
+            let reverted_path = dir.path().join("reverted.json");
+            std::fs::write(&reverted_path, serde_json::to_string(&reverted).unwrap()).unwrap();
+            let without = render(&[reverted_path], &[])
+                .unwrap_or_else(|e| panic!("ci/{name} with {leaf} at its default: {e}"));
+            renders += 1;
+            assert!(
+                without != rendered,
+                "ci/{name} sets {leaf}, but the rendering is the same with {leaf} at its \
+                 default ({default}): the value takes no effect there"
+            );
+            covered.insert(leaf.clone());
+        }
     }
+    let missing: Vec<&str> = default_leaves
+        .iter()
+        .map(|(leaf, _)| leaf.as_str())
+        .filter(|leaf| !covered.contains(*leaf))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no ci/*-values.yaml changes these values (where they take effect): {missing:?}"
+    );
+    eprintln!(
+        "{} values, each changed where it takes effect ({renders} renderings, {:.1?})",
+        default_leaves.len(),
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -546,7 +621,143 @@ fn the_prometheus_rule_and_dashboard_carry_the_repository_files_unchanged() {
             .trim_end(),
         json.trim_end()
     );
-    let monitor = find(&objects, "ServiceMonitor")[0];
-    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
-    assert_eq!(monitor["spec"]["jobLabel"], "app.kubernetes.io/name");
+}
+
+/// The `job` label the Prometheus Operator gives the targets of the
+/// rendering's ServiceMonitor, or `None` when there is none: the selected
+/// Service's name, or the value of its `jobLabel` label, then the
+/// endpoint's relabelings that set `job` (the operator puts them after its
+/// own).
+fn scrape_job(objects: &[Value]) -> Option<String> {
+    let monitors = find(objects, "ServiceMonitor");
+    let monitor = match monitors[..] {
+        [] => return None,
+        [monitor] => monitor,
+        _ => panic!("{} ServiceMonitors", monitors.len()),
+    };
+    let spec = &monitor["spec"];
+    let selector = spec["selector"]["matchLabels"].as_object().unwrap();
+    let namespaces = spec["namespaceSelector"]["matchNames"].as_array().unwrap();
+    let services: Vec<&Value> = find(objects, "Service")
+        .into_iter()
+        .filter(|service| {
+            namespaces.contains(&service["metadata"]["namespace"])
+                && selector
+                    .iter()
+                    .all(|(key, value)| service["metadata"]["labels"][key] == *value)
+        })
+        .collect();
+    assert_eq!(services.len(), 1, "the ServiceMonitor selects {services:?}");
+    let service = services[0];
+    let endpoints = spec["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1);
+    let endpoint = &endpoints[0];
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|port| port["name"] == endpoint["port"]),
+        "the Service has no port {}",
+        endpoint["port"]
+    );
+    let mut job = service["metadata"]["name"].as_str().unwrap().to_string();
+    if let Some(label) = spec["jobLabel"].as_str() {
+        if let Some(value) = service["metadata"]["labels"][label].as_str() {
+            job = value.to_string();
+        }
+    }
+    for relabel in endpoint["relabelings"].as_array().into_iter().flatten() {
+        if relabel["targetLabel"] != "job" {
+            continue;
+        }
+        // Only the form the chart uses is worked out here: a constant.
+        assert!(
+            relabel["action"].as_str().unwrap_or("replace") == "replace"
+                && relabel["sourceLabels"]
+                    .as_array()
+                    .is_none_or(|labels| labels.is_empty()),
+            "a job relabeling this test cannot follow: {relabel}"
+        );
+        job = relabel["replacement"].as_str().unwrap().to_string();
+    }
+    Some(job)
+}
+
+/// The job ControllerDown's `up{job="..."}` matches in a set of rule groups.
+fn controller_down_job(groups: &Value) -> String {
+    let rule = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["rules"].as_array().unwrap())
+        .find(|rule| rule["alert"] == "ControllerDown")
+        .unwrap();
+    let expr = rule["expr"].as_str().unwrap();
+    let start = expr.find("job=\"").unwrap() + "job=\"".len();
+    let len = expr[start..].find('"').unwrap();
+    expr[start..start + len].to_string()
+}
+
+/// ControllerDown watches `up{job="stackd"}`: the ServiceMonitor must
+/// scrape under that job whatever the release and the name overrides are,
+/// or the alert fires for a healthy controller.
+#[test]
+fn the_service_monitor_scrapes_under_the_job_controller_down_watches() {
+    if !helm_available() {
+        return;
+    }
+    let alerts: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(chart().join("rules/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    let expected = controller_down_job(&alerts["groups"]);
+    let monitoring = values_path(Some("monitoring-values.yaml"));
+    let mut cases: Vec<(String, String)> = renderings()
+        .into_iter()
+        .map(|values| {
+            (
+                format!("{values:?}"),
+                render(&values_path(values.as_deref()), &[]).unwrap(),
+            )
+        })
+        .collect();
+    for (release, sets) in [
+        ("prod", vec![]),
+        ("prod", vec!["nameOverride=controller"]),
+        ("prod", vec!["fullnameOverride=reconciler"]),
+        (
+            "stackd",
+            vec!["nameOverride=controller", "fullnameOverride=reconciler"],
+        ),
+    ] {
+        cases.push((
+            format!("release {release} with {sets:?}"),
+            render_release(release, &monitoring, &sets).unwrap(),
+        ));
+    }
+    let mut monitored = 0;
+    for (case, rendered) in cases {
+        let objects = objects(&rendered);
+        let Some(job) = scrape_job(&objects) else {
+            continue;
+        };
+        monitored += 1;
+        assert_eq!(job, expected, "{case}: scraped under another job");
+        for rule in find(&objects, "PrometheusRule") {
+            assert_eq!(
+                controller_down_job(&rule["spec"]["groups"]),
+                expected,
+                "{case}"
+            );
+        }
+        if case.starts_with("release") {
+            let service = find(&objects, "Service")[0]["metadata"]["name"].clone();
+            assert_ne!(service, "stackd-metrics", "{case}: not renamed");
+        }
+    }
+    assert!(
+        monitored >= 6,
+        "{monitored} renderings had a ServiceMonitor"
+    );
 }
