@@ -225,6 +225,13 @@ fn metrics_markdown() -> String {
          Label values are bounded: stack, namespace and service names, and fixed \
          words for result, reason, kind, state, operation and outcome; never \
          container ids or error text.\n\n\
+         In `stackd controller` every series labelled `stack` is labelled \
+         `namespace` too, and `stackd_service_replicas` reads the owned \
+         workload's status: `running` is the pods it has that are not \
+         terminating, ready or not (Deployment and StatefulSet \
+         `status.replicas`, DaemonSet `status.currentNumberScheduled`, Job \
+         `status.active`), `healthy` the ready ones (`readyReplicas`, \
+         `numberReady`; a Job: `succeeded`).\n\n\
          | metric | type | labels | help |\n|---|---|---|---|\n",
     );
     let mut process = Vec::new();

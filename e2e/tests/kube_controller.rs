@@ -2,17 +2,19 @@
 //! with the real kubectl: Stacks become owned objects applied by `stackd`,
 //! changes touch only what changed, removed services are pruned, invalid
 //! Stacks stall without harm, deletion cleans up, only the leader acts,
-//! injected server errors are retried, and `kubectl wait` sees Ready.
+//! injected server errors are retried with a backoff that doubles and
+//! resets, `kubectl wait` sees Ready, and the metrics are watch mode's with
+//! a namespace label.
 //! Skipped (passing, after saying why) when kubectl is not installed.
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use stackd_e2e::kubeapi::{
-    kubectl_bin, FaultFilter, FaultKind, KubeApiServer, RunningKubelet, Verb,
+    kubectl_bin, FaultFilter, FaultKind, KubeApiServer, RequestRecord, RunningKubelet, Verb,
 };
 use stackd_e2e::{holds_for, http_get, stackd_bin, wait_until};
 
@@ -169,6 +171,12 @@ impl Cluster {
     }
 
     fn start_controller(&mut self, identity: &str) -> Result<()> {
+        self.start_controller_retrying(identity, "100ms", "2s")
+    }
+
+    /// A controller whose failed reconciles are retried after `base`,
+    /// doubling up to `cap`.
+    fn start_controller_retrying(&mut self, identity: &str, base: &str, cap: &str) -> Result<()> {
         let log = std::fs::File::create(self.dir.path().join(format!("{identity}.log")))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -186,9 +194,9 @@ impl Cluster {
                 "--lease-duration",
                 "3s",
                 "--retry-base",
-                "100ms",
+                base,
                 "--retry-cap",
-                "2s",
+                cap,
             ])
             .env("KUBECONFIG", self.kubeconfig())
             .env("RUST_LOG", "info")
@@ -260,6 +268,122 @@ fn shop(web_image: &str, with_cache: bool) -> String {
     format!(
         "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata: {{name: shop, namespace: default}}\nspec:\n  compose:\n    services:\n      web:\n        image: {web_image}\n        ports: [{{target: 80}}]\n        environment: {{MODE: prod}}\n      db:\n        image: postgres:16\n        volumes: [{{type: volume, source: data, target: /var/lib/postgresql/data}}]\n{cache}    volumes:\n      data: {{}}\n"
     )
+}
+
+/// The requests stackd made (not kubectl's), in the order they arrived.
+fn stackd_requests(cluster: &Cluster) -> Vec<RequestRecord> {
+    let mut requests: Vec<RequestRecord> = cluster
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            !r.user_agent
+                .as_deref()
+                .is_some_and(|ua| ua.starts_with("kubectl"))
+        })
+        .collect();
+    requests.sort_by_key(|r| r.at);
+    requests
+}
+
+fn is_failed_web_apply(request: &RequestRecord) -> bool {
+    request.verb == Some(Verb::Patch)
+        && request.path.ends_with("/deployments/shop-web")
+        && request.status == 500
+}
+
+/// After each failed apply of Deployment shop-web, how long the controller
+/// waited between the end of that attempt (its last write: the Event and
+/// status that report the failure) and the start of the next one (its
+/// first list of the Stack's objects; lease renewals aside, nothing else
+/// lists).
+fn waits_after_failures(requests: &[RequestRecord]) -> Vec<Duration> {
+    let mut waits = Vec::new();
+    for (index, failed) in requests.iter().enumerate() {
+        if !is_failed_web_apply(failed) {
+            continue;
+        }
+        let rest = &requests[index + 1..];
+        let Some(next) = rest.iter().position(|r| r.verb == Some(Verb::List)) else {
+            continue;
+        };
+        let ended = rest[..next]
+            .iter()
+            .filter(|r| {
+                matches!(r.verb, Some(Verb::Create | Verb::Patch | Verb::Update))
+                    && r.resource.as_deref() != Some("leases")
+            })
+            .map(|r| r.at)
+            .next_back()
+            .unwrap_or(failed.at);
+        waits.push(rest[next].at.saturating_duration_since(ended));
+    }
+    waits
+}
+
+/// Whether `wait` is `nominal` within the backoff's ±20 % jitter, with a
+/// little room above for the next attempt getting to its first request.
+fn within_jitter(wait: Duration, nominal: Duration) -> bool {
+    let low = nominal
+        .mul_f64(0.8)
+        .saturating_sub(Duration::from_millis(20));
+    let high = nominal.mul_f64(1.2) + Duration::from_millis(400);
+    (low..=high).contains(&wait)
+}
+
+/// The value of an unlabelled series in a scrape.
+fn scraped(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// One series of a scrape: its family (histogram suffixes removed) and
+/// its labels.
+fn series(line: &str) -> Option<(String, BTreeMap<String, String>)> {
+    if line.starts_with('#') || line.trim().is_empty() {
+        return None;
+    }
+    let (name, labels) = match line.split_once('{') {
+        Some((name, rest)) => (name, rest.split_once('}')?.0),
+        None => (line.split_whitespace().next()?, ""),
+    };
+    let family = ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .filter(|_| name.starts_with("stackd_reconcile_duration_seconds"))
+        .unwrap_or(name);
+    let labels = labels
+        .split("\",")
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once("=\"")?;
+            Some((key.to_string(), value.trim_end_matches('"').to_string()))
+        })
+        .collect();
+    Some((family.to_string(), labels))
+}
+
+/// The stackd families docs/metrics.md lists (it is generated from the
+/// registry watch mode serves), with their label names.
+fn documented_families() -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("| `stackd_"))
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.trim_matches('`').to_string();
+            let labels = cells
+                .get(3)?
+                .split(", ")
+                .filter(|l| *l != "none")
+                .map(|l| l.trim_matches('`').to_string())
+                .collect();
+            Some((name, labels))
+        })
+        .collect())
 }
 
 #[test]
@@ -492,6 +616,57 @@ fn deleting_a_stack_removes_its_objects_and_keeps_its_volume_claims() -> Result<
         cluster.names("persistentvolumeclaims", "shop")?,
         ["shop-data"]
     );
+    // The controller's cleanup, not the garbage collector, removed them:
+    // the collector deletes inside the server, stackd sends DELETEs.
+    let deleted: BTreeSet<String> = stackd_requests(&cluster)
+        .into_iter()
+        .filter(|r| r.verb == Some(Verb::Delete) && r.status < 300)
+        .filter_map(|r| {
+            let resource = r.resource?;
+            let name = r.path.rsplit('/').next()?.to_string();
+            Some(format!("{resource}/{name}"))
+        })
+        .collect();
+    for object in [
+        "deployments/shop-web",
+        "deployments/shop-cache",
+        "services/web",
+    ] {
+        assert!(
+            deleted.contains(object),
+            "stackd did not delete {object}: {deleted:?}"
+        );
+    }
+    assert!(
+        deleted.iter().any(|o| o.starts_with("configmaps/")),
+        "{deleted:?}"
+    );
+    assert!(
+        !deleted
+            .iter()
+            .any(|o| o.starts_with("persistentvolumeclaims/")),
+        "a claim was deleted: {deleted:?}"
+    );
+    let events = cluster.kubectl(&["get", "events.events.k8s.io", "-o", "json"])?;
+    let events: Value = serde_json::from_str(&events)?;
+    let cleanup = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["reason"] == "Deleted" && e["regarding"]["name"] == "shop")
+        .with_context(|| format!("no Deleted event: {events}"))?;
+    assert_eq!(cleanup["reportingController"], "stackd", "{cleanup}");
+    assert_eq!(cleanup["action"], "Cleanup", "{cleanup}");
+    let note = cleanup["note"].as_str().unwrap_or_default();
+    let count: usize = note
+        .strip_prefix("deleted ")
+        .and_then(|n| n.strip_suffix(" objects"))
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("note {note:?}"))?;
+    assert!(
+        count >= deleted.len(),
+        "the event counts {count}, stackd deleted {deleted:?}"
+    );
     Ok(())
 }
 
@@ -588,6 +763,166 @@ fn injected_server_errors_are_retried_until_the_stack_converges() -> Result<()> 
     );
     let log = cluster.controller_log("solo");
     assert!(log.contains("reconcile failed"), "no retry logged:\n{log}");
+    Ok(())
+}
+
+#[test]
+fn a_persisting_fault_is_retried_after_doubling_delays_that_reset_after_a_success() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    let base = Duration::from_millis(500);
+    let faults = cluster.server.faults().clone();
+    // Each attempt fails at its one Deployment, four attempts in a row.
+    faults.fail_next(
+        4,
+        FaultKind::Internal,
+        FaultFilter::on(Verb::Patch, "deployments"),
+    );
+    cluster.start_controller_retrying("solo", "500ms", "10s")?;
+    // The kubelet makes the db StatefulSet ready during the backoff: its
+    // watch event, like the failed attempt's own status write, must wait.
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", false))?;
+    let port = cluster.metrics_ports["solo"];
+    let failures = |cluster: &Cluster| {
+        stackd_requests(cluster)
+            .iter()
+            .filter(|r| is_failed_web_apply(r))
+            .count()
+    };
+    wait_until(WAIT, "the third failed attempt", || {
+        Ok(failures(&cluster) >= 3)
+    })
+    .with_context(|| cluster.diagnostics())?;
+    wait_until(
+        Duration::from_secs(5),
+        "the Stack counted in the queue during its backoff",
+        || Ok(scraped(&http_get(port, "/metrics")?, "stackd_queue_depth") == Some(1.0)),
+    )?;
+    cluster.wait_ready("shop")?;
+    let waits = waits_after_failures(&stackd_requests(&cluster));
+    assert_eq!(waits.len(), 4, "one wait per failed attempt: {waits:?}");
+    for (index, wait) in waits.iter().enumerate() {
+        let nominal = base * (1 << index);
+        assert!(
+            within_jitter(*wait, nominal),
+            "retry {} waited {wait:?}, not {nominal:?} within jitter: {waits:?}\n{}",
+            index + 1,
+            cluster.controller_log("solo")
+        );
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "nothing waiting once Ready",
+        || Ok(scraped(&http_get(port, "/metrics")?, "stackd_queue_depth") == Some(0.0)),
+    )?;
+
+    // The success reset the backoff: a new fault is retried after the
+    // base delay again, not after the 8 s a fifth failure in a row gets.
+    // The fault is set once the controller is idle, so that the attempt
+    // it fails is the one of the new spec (a new spec goes ahead at once,
+    // a failure of the old one would not be waited out).
+    wait_until(WAIT, "the controller idle for a second", || {
+        Ok(stackd_requests(&cluster)
+            .iter()
+            .rfind(|r| {
+                r.resource.is_some()
+                    && r.resource.as_deref() != Some("leases")
+                    && r.verb != Some(Verb::Watch)
+            })
+            .is_some_and(|r| r.at.elapsed() > Duration::from_secs(1)))
+    })?;
+    faults.clear_requests();
+    faults.fail_next(
+        1,
+        FaultKind::Internal,
+        FaultFilter::on(Verb::Patch, "deployments"),
+    );
+    cluster.apply(&shop("nginx:1.28", false))?;
+    wait_until(WAIT, "web on nginx:1.28", || {
+        Ok(cluster.get("deployment", "shop-web")?.is_some_and(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+        }))
+    })
+    .with_context(|| cluster.diagnostics())?;
+    let waits = waits_after_failures(&stackd_requests(&cluster));
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(
+        within_jitter(waits[0], base),
+        "the retry after a success waited {:?}, not {base:?}",
+        waits[0]
+    );
+    cluster.wait_ready("shop")?;
+    Ok(())
+}
+
+#[test]
+fn the_controller_serves_every_metric_family_of_watch_mode_with_a_namespace_label() -> Result<()> {
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    let documented = documented_families()?;
+    assert!(documented.len() >= 10, "{documented:?}");
+    // One failed reconcile, a convergence, a repaired drift and a refused
+    // spec: every family gets a series.
+    cluster.server.faults().fail_next(
+        1,
+        FaultKind::Internal,
+        FaultFilter::on(Verb::Patch, "deployments"),
+    );
+    cluster.start_controller("solo")?;
+    let _kubelet = cluster.kubelet();
+    cluster.apply(&shop("nginx:1.27", false))?;
+    cluster.wait_ready("shop")?;
+    cluster.kubectl(&["delete", "deployment", "shop-web"])?;
+    let port = cluster.metrics_ports["solo"];
+    wait_until(WAIT, "the drift repaired", || {
+        Ok(http_get(port, "/metrics")?.contains("stackd_drift_repairs_total{"))
+    })
+    .with_context(|| cluster.diagnostics())?;
+    cluster.wait_ready("shop")?;
+    let privileged = shop("nginx:1.27", false).replace(
+        "        environment: {MODE: prod}\n",
+        "        environment: {MODE: prod}\n        privileged: true\n",
+    );
+    cluster.apply(&privileged)?;
+    let mut metrics = String::new();
+    wait_until(WAIT, "every documented family", || {
+        metrics = http_get(port, "/metrics")?;
+        let families: BTreeSet<String> =
+            metrics.lines().filter_map(series).map(|(f, _)| f).collect();
+        Ok(documented.keys().all(|f| families.contains(f)))
+    })
+    .with_context(|| format!("{metrics}\n{}", cluster.diagnostics()))?;
+    let mut per_stack = 0;
+    for (family, labels) in metrics.lines().filter_map(series) {
+        let Some(expected) = documented.get(&family) else {
+            continue;
+        };
+        let mut names: BTreeSet<String> = labels.keys().cloned().collect();
+        names.remove("le");
+        if expected.contains("stack") {
+            per_stack += 1;
+            let mut scoped = expected.clone();
+            scoped.insert("namespace".into());
+            assert_eq!(names, scoped, "{family} {labels:?}");
+            assert_eq!(labels["namespace"], "default", "{family} {labels:?}");
+            assert_eq!(labels["stack"], "shop", "{family} {labels:?}");
+        } else {
+            assert_eq!(&names, expected, "{family} {labels:?}");
+        }
+    }
+    assert!(per_stack >= 10, "{per_stack} per-stack series:\n{metrics}");
+    for needle in [
+        r#"stackd_reconcile_errors_total{namespace="default",reason="server_error",stack="shop"}"#,
+        r#"stackd_drift_repairs_total{kind="removed",namespace="default",stack="shop"}"#,
+        r#"stackd_source_errors_total{kind="policy_refused",namespace="default",stack="shop"}"#,
+        r#"stackd_service_replicas{namespace="default",service="web",stack="shop",state="running"} 1"#,
+        r#"stackd_service_replicas{namespace="default",service="web",stack="shop",state="healthy"} 1"#,
+    ] {
+        assert!(metrics.contains(needle), "no {needle}:\n{metrics}");
+    }
     Ok(())
 }
 

@@ -9,6 +9,22 @@
 //! `service_completed_successfully`: the dependency's Job succeeded.
 //! A workload held back that already exists is left as it is (neither
 //! updated nor pruned) until its dependencies are met again.
+//!
+//! Replica counts, as `stackd_service_replicas` reports them (the compose
+//! words mapped onto what each workload's status says):
+//!
+//! | workload | `running` | `healthy` (= `ready`) |
+//! |---|---|---|
+//! | Deployment | `status.replicas`: pods it has that are not terminating (some may still be starting) | `status.readyReplicas` |
+//! | StatefulSet | `status.replicas`: pods it created | `status.readyReplicas` |
+//! | DaemonSet | `status.currentNumberScheduled`: nodes running its pod | `status.numberReady` |
+//! | Job | `status.active`: pods pending or running | `status.succeeded` (a one-shot service is done, not running) |
+//!
+//! In watch mode `running` counts containers in state running and
+//! `healthy` those also passing their healthcheck; a healthcheck becomes
+//! a readiness probe, so `ready` is the healthy count here too, and
+//! `running` may exceed `healthy` (pods starting, failing their probe,
+//! or surging during a rollout), as in watch mode.
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -23,6 +39,9 @@ pub struct WorkloadState {
     pub desired: i32,
     /// Pods ready (a Job: pods that succeeded).
     pub ready: i32,
+    /// Pods that exist and have not terminated, ready or not (a DaemonSet:
+    /// nodes running its pod; a Job: active pods).
+    pub running: i32,
     /// Whether some pod started (a Job: it has run or runs).
     pub started: bool,
     /// A Job: it completed.
@@ -58,6 +77,7 @@ pub fn deployment_state(d: &Deployment) -> WorkloadState {
     WorkloadState {
         desired,
         ready,
+        running: status.replicas.unwrap_or(0),
         started: ready > 0,
         succeeded: false,
         failed: false,
@@ -74,6 +94,7 @@ pub fn statefulset_state(s: &StatefulSet) -> WorkloadState {
     WorkloadState {
         desired,
         ready,
+        running: status.replicas,
         started: ready > 0,
         succeeded: false,
         failed: false,
@@ -89,6 +110,7 @@ pub fn daemonset_state(d: &DaemonSet) -> WorkloadState {
     WorkloadState {
         desired,
         ready,
+        running: status.current_number_scheduled,
         started: ready > 0,
         succeeded: false,
         failed: false,
@@ -112,6 +134,7 @@ pub fn job_state(j: &Job) -> WorkloadState {
     WorkloadState {
         desired,
         ready: succeeded_pods.min(desired),
+        running: status.active.unwrap_or(0),
         started: status.start_time.is_some()
             || status.active.unwrap_or(0) > 0
             || succeeded_pods > 0
@@ -176,6 +199,7 @@ mod tests {
         WorkloadState {
             desired,
             ready: desired,
+            running: desired,
             started: true,
             current: true,
             ..WorkloadState::default()
@@ -237,6 +261,7 @@ mod tests {
             WorkloadState {
                 desired: 1,
                 ready: 1,
+                running: 0,
                 started: true,
                 succeeded: true,
                 current: true,
@@ -292,5 +317,67 @@ mod tests {
         let state = statefulset_state(&set);
         assert!(state.started && !state.is_ready());
         assert!(meets("service_started", &state) && !meets("service_healthy", &state));
+    }
+
+    #[test]
+    fn running_counts_the_pods_a_workload_has_and_ready_the_ones_passing_their_probes() {
+        // A rollout that surged: three pods exist, one of them ready.
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "d", "generation": 2},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 1,
+                       "availableReplicas": 1, "updatedReplicas": 2}
+        }))
+        .unwrap();
+        let state = deployment_state(&deployment);
+        assert_eq!((state.running, state.ready), (3, 1));
+        let set: StatefulSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "generation": 1},
+            "spec": {"replicas": 3, "selector": {}, "serviceName": "s", "template": {}},
+            "status": {"observedGeneration": 1, "replicas": 2, "currentReplicas": 2, "readyReplicas": 1}
+        }))
+        .unwrap();
+        let state = statefulset_state(&set);
+        assert_eq!((state.running, state.ready), (2, 1));
+        let daemons: DaemonSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "ds", "generation": 1},
+            "spec": {"selector": {}, "template": {}},
+            "status": {"observedGeneration": 1, "desiredNumberScheduled": 4,
+                       "currentNumberScheduled": 3, "numberReady": 2, "numberMisscheduled": 0}
+        }))
+        .unwrap();
+        let state = daemonset_state(&daemons);
+        assert_eq!((state.desired, state.running, state.ready), (4, 3, 2));
+        let running_job: Job = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "j"},
+            "spec": {"completions": 2, "template": {}},
+            "status": {"active": 1, "ready": 1, "succeeded": 1}
+        }))
+        .unwrap();
+        let state = job_state(&running_job);
+        assert_eq!((state.running, state.ready), (1, 1));
+        let done_job: Job = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "j"},
+            "spec": {"template": {}},
+            "status": {"active": 0, "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+        }))
+        .unwrap();
+        let state = job_state(&done_job);
+        assert_eq!(
+            (state.running, state.ready),
+            (0, 1),
+            "a finished one-shot service runs nothing"
+        );
+        let fresh: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "d", "generation": 1},
+            "spec": {"replicas": 1, "selector": {}, "template": {}}
+        }))
+        .unwrap();
+        let state = deployment_state(&fresh);
+        assert_eq!(
+            (state.running, state.ready),
+            (0, 0),
+            "no status yet: nothing runs"
+        );
     }
 }

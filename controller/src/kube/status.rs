@@ -255,6 +255,7 @@ mod tests {
         WorkloadState {
             desired,
             ready: desired,
+            running: desired,
             started: true,
             succeeded: false,
             failed: false,

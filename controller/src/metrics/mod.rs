@@ -164,7 +164,7 @@ impl QueueMetrics {
     fn register(registry: &Registry) -> prometheus::Result<Self> {
         let depth = IntGauge::new(
             "stackd_queue_depth",
-            "Stacks waiting in the reconcile queue.",
+            "Stacks waiting to be reconciled: triggers and retries queued (watch); retries in error backoff and progress checks of Stacks not yet Ready, not a Ready Stack's resync (controller).",
         )?;
         registry.register(Box::new(depth.clone()))?;
         Ok(Self { depth })

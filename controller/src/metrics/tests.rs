@@ -672,3 +672,61 @@ fn in_a_cluster_every_stack_series_carries_its_namespace_and_is_forgotten_per_na
         "the other namespace's stack of the same name stays"
     );
 }
+
+/// Family name → (type, label names) of every family with a series, after
+/// each recorder was used once for `stack`.
+fn families_after_every_recorder(
+    metrics: &Metrics,
+    stack: &str,
+) -> BTreeMap<String, (String, Vec<String>)> {
+    metrics
+        .count_and_measure(stack)
+        .result(ReconcileResult::Error);
+    metrics.reconcile_failed(stack, "server_error");
+    metrics.set_queue_depth(1);
+    metrics.drift_repaired(stack, "removed");
+    metrics.set_stack_ready(stack, true);
+    metrics.set_service_replicas(stack, "web", "running", 1);
+    metrics.source_error(stack, "parse");
+    metrics.backend_request("kubernetes", "apply", "success");
+    metrics
+        .registry()
+        .gather()
+        .iter()
+        .map(|family| {
+            let mut labels: Vec<String> = family
+                .get_metric()
+                .first()
+                .map(|m| m.get_label().iter().map(|l| l.name().to_owned()).collect())
+                .unwrap_or_default();
+            labels.sort();
+            (
+                family.name().to_owned(),
+                (format!("{:?}", family.get_field_type()), labels),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_cluster_registry_has_every_family_of_watch_mode_with_namespace_on_the_per_stack_ones() {
+    let watch = families_after_every_recorder(&Metrics::new(), "shop");
+    let cluster = families_after_every_recorder(&Metrics::namespaced(), "apps/shop");
+    assert_eq!(
+        watch.keys().collect::<Vec<_>>(),
+        cluster.keys().collect::<Vec<_>>()
+    );
+    let mut per_stack = 0;
+    for (name, (kind, labels)) in &watch {
+        let (cluster_kind, cluster_labels) = &cluster[name];
+        assert_eq!(kind, cluster_kind, "{name}");
+        let mut expected = labels.clone();
+        if labels.iter().any(|l| l == "stack") {
+            per_stack += 1;
+            expected.push("namespace".to_owned());
+            expected.sort();
+        }
+        assert_eq!(&expected, cluster_labels, "{name}");
+    }
+    assert_eq!(per_stack, 7, "{watch:?}");
+}

@@ -39,8 +39,12 @@ pub struct RequestRecord {
     pub resource: Option<String>,
     /// `fieldManager`, when sent.
     pub field_manager: Option<String>,
+    /// The `User-Agent` header, when sent.
+    pub user_agent: Option<String>,
     /// The status code answered.
     pub status: u16,
+    /// When the request arrived (tests time retries by it).
+    pub at: std::time::Instant,
 }
 
 /// Which requests a fault applies to.

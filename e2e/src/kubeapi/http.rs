@@ -216,6 +216,7 @@ fn error_response(error: &ApiError) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let at = std::time::Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let raw_query = request.uri().query().unwrap_or("").to_string();
@@ -232,7 +233,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         verb: None,
         resource: None,
         field_manager: query.get("fieldManager").map(str::to_string),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string),
         status: 0,
+        at,
     };
     let response = match parse_route(&path) {
         None => error_response(&ApiError::no_such_path()),

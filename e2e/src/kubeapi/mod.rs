@@ -179,7 +179,7 @@ impl KubeApiServer {
     }
 
     /// Every request so far (method, path, query, verb, resource,
-    /// fieldManager, status code).
+    /// fieldManager, user agent, status code, arrival time).
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.faults.requests()
     }

@@ -6,7 +6,11 @@
 //! `events.k8s.io/v1` Events, and cleans up behind the finalizer
 //! [`FINALIZER`]. Only the replica holding the Lease acts ([`leader`]).
 //! Failed reconciles are retried per Stack with exponential backoff and
-//! jitter ([`crate::reconcile::backoff`]), reset on success.
+//! jitter ([`crate::reconcile::backoff`]), reset on success; triggers that
+//! come during a backoff (the echo of the failed attempt's own status
+//! write among them) wait it out unless the Stack's spec changed or its
+//! deletion began. `stackd_queue_depth` counts the Stacks with a retry or
+//! a progress check scheduled that has not started.
 //!
 //! What a Stack's deletion removes: every object it owns; its
 //! PersistentVolumeClaims only with the annotation
@@ -31,10 +35,10 @@
 //! | `""` | `pods` | get, list, watch (the wait Role grants them, and RBAC lets one grant only what one holds) |
 //! | `events.k8s.io` | `events` | create, patch |
 //! | `coordination.k8s.io` | `leases` | get, create, update (in the Lease's namespace) |
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -166,6 +170,45 @@ impl ReconcileError {
     }
 }
 
+/// What makes a trigger fresh during a backoff: the spec's generation and
+/// whether the Stack's deletion began.
+type Seen = (Option<i64>, bool);
+
+fn seen(stack: &Stack) -> Seen {
+    (
+        stack.metadata.generation,
+        stack.metadata.deletion_timestamp.is_some(),
+    )
+}
+
+/// A failed Stack's next retry.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    /// When the backoff ends.
+    at: Instant,
+    /// The Stack as the failed attempt saw it.
+    seen: Seen,
+}
+
+/// Per-Stack retry state and the reconciles waiting to start.
+///
+/// kube-runtime's scheduler runs a trigger as soon as it arrives (the
+/// earliest request wins), so the echo of a failed attempt's own status
+/// write, or an owned object changing, would undercut the backoff. A
+/// reconcile that starts before its Stack's retry is due, on a Stack whose
+/// spec and deletion state are as the failed attempt saw them, therefore
+/// only waits out the rest of the backoff (as watch mode's queue does); a
+/// new spec or a deletion goes ahead at once.
+#[derive(Debug, Default)]
+struct Schedule {
+    backoffs: HashMap<String, Backoff>,
+    retries: HashMap<String, Retry>,
+    /// Stacks with a reconcile scheduled that has not started: a retry in
+    /// error backoff or a progress check of a Stack not yet Ready (not the
+    /// resync of a Ready one). Its size is `stackd_queue_depth`.
+    waiting: HashSet<String>,
+}
+
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
@@ -173,27 +216,103 @@ pub struct Context {
     metrics: Metrics,
     config: Config,
     leading: watch::Receiver<bool>,
-    backoffs: Mutex<HashMap<String, Backoff>>,
+    schedule: Mutex<Schedule>,
     jitter: Mutex<Jitter>,
 }
 
-impl Context {
-    fn retry_delay(&self, key: &str) -> Duration {
-        let unit = self.jitter.lock().map(|mut j| j.unit()).unwrap_or(0.5);
-        let mut backoffs = match self.backoffs.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
+impl Schedule {
+    /// A reconcile of `key` starts at `now` on the Stack as `seen`: it no
+    /// longer waits. Returns how much of a backoff is left when this
+    /// trigger must wait it out (and then it waits again).
+    fn starting(&mut self, key: &str, seen: Seen, now: Instant) -> Option<Duration> {
+        self.waiting.remove(key);
+        let left = match self.retries.get(key) {
+            Some(retry) if retry.at > now && retry.seen == seen => Some(retry.at - now),
+            Some(_) => {
+                self.retries.remove(key);
+                None
+            }
+            None => None,
         };
-        backoffs
+        if left.is_some() {
+            self.waiting.insert(key.to_string());
+        }
+        left
+    }
+
+    /// An attempt on `key`, which saw the Stack as `seen`, failed at
+    /// `now`: the next delay, counting one more failure (`unit` places the
+    /// jitter).
+    fn failed(
+        &mut self,
+        key: &str,
+        seen: Seen,
+        now: Instant,
+        unit: f64,
+        (base, cap): (Duration, Duration),
+    ) -> Duration {
+        let delay = self
+            .backoffs
             .entry(key.to_string())
-            .or_insert_with(|| Backoff::new(self.config.retry_base, self.config.retry_cap))
-            .next_delay(unit)
+            .or_insert_with(|| Backoff::new(base, cap))
+            .next_delay(unit);
+        self.retries.insert(
+            key.to_string(),
+            Retry {
+                at: now + delay,
+                seen,
+            },
+        );
+        self.waiting.insert(key.to_string());
+        delay
+    }
+
+    /// `key` converged: its next failure is retried after the base delay.
+    fn succeeded(&mut self, key: &str) {
+        self.backoffs.remove(key);
+        self.retries.remove(key);
+    }
+
+    /// `key` is gone: nothing of it waits.
+    fn forget(&mut self, key: &str) {
+        self.backoffs.remove(key);
+        self.retries.remove(key);
+        self.waiting.remove(key);
+    }
+}
+
+impl Context {
+    /// Runs `change` on the schedule and publishes the queue depth after it.
+    fn schedule<T>(&self, change: impl FnOnce(&mut Schedule) -> T) -> T {
+        // Nothing panics while holding the lock; the maps stay consistent
+        // between statements even if something did.
+        let mut schedule = self.schedule.lock().unwrap_or_else(|p| p.into_inner());
+        let result = change(&mut schedule);
+        self.metrics.set_queue_depth(schedule.waiting.len());
+        result
+    }
+
+    fn starting(&self, key: &str, stack: &Stack) -> Option<Duration> {
+        self.schedule(|s| s.starting(key, seen(stack), Instant::now()))
+    }
+
+    fn retry_delay(&self, key: &str, stack: &Stack) -> Duration {
+        let unit = self.jitter.lock().map(|mut j| j.unit()).unwrap_or(0.5);
+        let limits = (self.config.retry_base, self.config.retry_cap);
+        self.schedule(|s| s.failed(key, seen(stack), Instant::now(), unit, limits))
     }
 
     fn succeeded(&self, key: &str) {
-        if let Ok(mut backoffs) = self.backoffs.lock() {
-            backoffs.remove(key);
-        }
+        self.schedule(|s| s.succeeded(key));
+    }
+
+    /// `key` is to be looked at again soon (it is not Ready yet).
+    fn progress_check(&self, key: &str) {
+        self.schedule(|s| s.waiting.insert(key.to_string()));
+    }
+
+    fn forget(&self, key: &str) {
+        self.schedule(|s| s.forget(key));
     }
 
     async fn event(
@@ -264,7 +383,7 @@ pub async fn run(
         client: client.clone(),
         metrics,
         leading: leading_rx.clone(),
-        backoffs: Mutex::new(HashMap::new()),
+        schedule: Mutex::new(Schedule::default()),
         jitter: Mutex::new(Jitter::from_clock()),
         config: config.clone(),
     });
@@ -311,15 +430,28 @@ pub async fn run(
         Role,
         RoleBinding
     );
+    let results = context.clone();
     builder
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile failed");
+        .run(reconcile, error_policy, context.clone())
+        .for_each(|result| {
+            let context = results.clone();
+            async move {
+                match result {
+                    Err(kube::runtime::controller::Error::ObjectNotFound(gone)) => {
+                        // A retry or progress check came due for a Stack
+                        // that is gone: it waits no more.
+                        let namespace = gone.namespace.clone().unwrap_or_default();
+                        context.forget(&format!("{namespace}/{}", gone.name));
+                    }
+                    Err(error) => tracing::debug!(%error, "reconcile failed"),
+                    Ok(_) => {}
+                }
             }
         })
         .await;
+    // No longer leading or stopping: nothing waits on this replica.
+    context.metrics.set_queue_depth(0);
     let lost = !*leading_rx.borrow_and_update() && !*stop.borrow();
     let _ = lease_task.await;
     if lost {
@@ -349,6 +481,10 @@ async fn reconcile(stack: Arc<Stack>, context: Arc<Context>) -> Result<Action, R
         .ok_or(ReconcileError::Incomplete("namespace"))?;
     let api: Api<Stack> = Api::namespaced(context.client.clone(), &namespace);
     let key = format!("{namespace}/{}", stack.name_any());
+    if let Some(left) = context.starting(&key, &stack) {
+        tracing::debug!(stack = %key, ?left, "waiting out the backoff");
+        return Ok(Action::requeue(left));
+    }
     let measurer = context.metrics.count_and_measure(&key);
     let stack = match ensure_finalizer(&api, stack, &context).await {
         Ok(stack) => stack,
@@ -432,7 +568,7 @@ fn error_policy(stack: Arc<Stack>, error: &ReconcileError, context: Arc<Context>
         stack.namespace().unwrap_or_default(),
         stack.name_any()
     );
-    let delay = context.retry_delay(&key);
+    let delay = context.retry_delay(&key, &stack);
     tracing::warn!(stack = %key, %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -468,13 +604,26 @@ async fn write_status(
     })
 }
 
-fn publish_metrics(context: &Context, key: &str, status: &StackStatus) {
-    let metrics = &context.metrics;
+/// Publishes a Stack's readiness and, when the live workloads were read
+/// (`states`), its replica counts: `desired` and `healthy` from the
+/// status, `running` from the workloads' own counts of pods that exist
+/// (see [`gate`] for the mapping per kind).
+fn publish_metrics(
+    metrics: &Metrics,
+    key: &str,
+    status: &StackStatus,
+    states: Option<&BTreeMap<String, WorkloadState>>,
+) {
     metrics.set_stack_ready(key, status::is_ready(status));
+    let Some(states) = states else {
+        // Nothing live was read: the last counts published stand.
+        return;
+    };
+    let count = |n: i32| u64::try_from(n.max(0)).unwrap_or(0);
     for (service, counts) in &status.services {
-        let count = |n: i32| u64::try_from(n.max(0)).unwrap_or(0);
+        let running = states.get(service).map_or(0, |s| s.running);
         metrics.set_service_replicas(key, service, "desired", count(counts.desired));
-        metrics.set_service_replicas(key, service, "running", count(counts.ready));
+        metrics.set_service_replicas(key, service, "running", count(running));
         metrics.set_service_replicas(key, service, "healthy", count(counts.ready));
     }
 }
@@ -538,7 +687,7 @@ async fn apply_stack(
                     )
                     .await;
             }
-            publish_metrics(context, &key, &next);
+            publish_metrics(&context.metrics, &key, &next, None);
             write_status(stack, next, context).await?;
             return Ok(Action::await_change());
         }
@@ -696,7 +845,7 @@ async fn converge(
     );
     let became_ready =
         status::is_ready(&next) && !stack.status.as_ref().is_some_and(status::is_ready);
-    publish_metrics(context, &key, &next);
+    publish_metrics(&context.metrics, &key, &next, Some(&states));
     if let Some(previous) = &stack.status {
         for service in previous.services.keys() {
             if !next.services.contains_key(service) {
@@ -729,7 +878,10 @@ async fn converge(
     }
     Ok(match verdict {
         Verdict::Ready => Action::requeue(config.resync),
-        _ => Action::requeue(config.progress_poll),
+        _ => {
+            context.progress_check(&key);
+            Action::requeue(config.progress_poll)
+        }
     })
 }
 
@@ -765,5 +917,106 @@ async fn cleanup_stack(stack: &Stack, context: &Context) -> Result<Action, Recon
         )
         .await;
     context.metrics.forget_stack(&key);
+    context.forget(&key);
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::stack::ServiceStatus;
+
+    const LIMITS: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
+
+    #[test]
+    fn a_trigger_during_a_backoff_waits_it_out_unless_the_stack_changed() {
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        let delay = schedule.failed("apps/shop", (Some(1), false), t0, 0.5, LIMITS);
+        assert_eq!(delay, Duration::from_millis(100));
+        assert_eq!(schedule.waiting.len(), 1, "the retry waits");
+        // Its own status write's echo, 30 ms later: waits out the rest.
+        let echo = t0 + Duration::from_millis(30);
+        assert_eq!(
+            schedule.starting("apps/shop", (Some(1), false), echo),
+            Some(Duration::from_millis(70))
+        );
+        assert_eq!(schedule.waiting.len(), 1, "still waiting");
+        // A new spec goes ahead at once.
+        assert_eq!(schedule.starting("apps/shop", (Some(2), false), echo), None);
+        assert!(schedule.waiting.is_empty());
+        // So does a deletion.
+        schedule.failed("apps/shop", (Some(2), false), t0, 0.5, LIMITS);
+        assert_eq!(schedule.starting("apps/shop", (Some(2), true), echo), None);
+    }
+
+    #[test]
+    fn retry_delays_double_per_failure_up_to_the_cap_and_reset_on_success() {
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        let delays: Vec<u128> = (0..7)
+            .map(|_| {
+                let delay = schedule.failed("apps/shop", (Some(1), false), t0, 0.5, LIMITS);
+                delay.as_millis()
+            })
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 2000, 2000]);
+        // The retry came due: it runs.
+        assert_eq!(
+            schedule.starting("apps/shop", (Some(1), false), t0 + Duration::from_secs(3)),
+            None
+        );
+        schedule.succeeded("apps/shop");
+        let delay = schedule.failed("apps/shop", (Some(1), false), t0, 0.5, LIMITS);
+        assert_eq!(delay, Duration::from_millis(100), "back to the base");
+        // Another Stack has a backoff of its own.
+        let other = schedule.failed("staging/shop", (Some(1), false), t0, 0.5, LIMITS);
+        assert_eq!(other, Duration::from_millis(100));
+        assert_eq!(schedule.waiting.len(), 2);
+        schedule.forget("staging/shop");
+        assert_eq!(schedule.waiting.len(), 1);
+    }
+
+    fn replicas(metrics: &Metrics, state: &str) -> Option<String> {
+        let needle = format!(
+            r#"stackd_service_replicas{{namespace="apps",service="web",stack="shop",state="{state}"}} "#
+        );
+        metrics
+            .encode()
+            .lines()
+            .find_map(|l| l.strip_prefix(needle.as_str()).map(str::to_string))
+    }
+
+    #[test]
+    fn running_replicas_come_from_the_workload_and_healthy_ones_from_readiness() {
+        let metrics = Metrics::namespaced();
+        let mut status = StackStatus::default();
+        status.services.insert(
+            "web".into(),
+            ServiceStatus {
+                desired: 2,
+                ready: 1,
+                image: None,
+            },
+        );
+        let states = BTreeMap::from([(
+            "web".to_string(),
+            WorkloadState {
+                desired: 2,
+                ready: 1,
+                running: 3,
+                ..WorkloadState::default()
+            },
+        )]);
+        publish_metrics(&metrics, "apps/shop", &status, Some(&states));
+        assert_eq!(replicas(&metrics, "desired").as_deref(), Some("2"));
+        assert_eq!(replicas(&metrics, "running").as_deref(), Some("3"));
+        assert_eq!(replicas(&metrics, "healthy").as_deref(), Some("1"));
+        // Without live workloads read (a stalled spec), the counts stand.
+        publish_metrics(&metrics, "apps/shop", &StackStatus::default(), None);
+        assert_eq!(replicas(&metrics, "running").as_deref(), Some("3"));
+        // A workload not created yet runs nothing.
+        publish_metrics(&metrics, "apps/shop", &status, Some(&BTreeMap::new()));
+        assert_eq!(replicas(&metrics, "running").as_deref(), Some("0"));
+    }
 }
