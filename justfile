@@ -50,11 +50,11 @@ translate-corpus:
 # the stackd image, and runs the dashboard's queries on a real Prometheus).
 ci: lint check-generated chart e2e-image test-engine e2e
 
-# Rewrite the conformance test's known-differences.txt with today's failures.
 # Every test, including the ones that drive the local Docker engine (what CI runs).
 test-engine:
     STACKD_DOCKER_TESTS=1 cargo test --workspace --exclude stackd-e2e
 
+# Rewrite the conformance test's known-differences.txt with today's failures.
 conformance-update:
     STACKD_CONFORMANCE_WRITE=1 cargo test -p stackd --test conformance
 
