@@ -74,7 +74,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::load::{load_project, LoadError, LoadOptions};
+    use crate::load::{load_project, LoadError, LoadOptions, Loaded};
 
     /// A reader that never ends and counts what it served.
     struct Endless {
@@ -89,7 +89,11 @@ mod tests {
         }
     }
 
-    fn load_err(files: &[(&str, String)], env: &[(&str, String)]) -> (PathBuf, LoadError) {
+    /// Loads `files` (the first is the compose file) from a fresh folder.
+    fn load(
+        files: &[(&str, String)],
+        env: &[(&str, String)],
+    ) -> (PathBuf, Result<Loaded, LoadError>) {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("write");
@@ -104,9 +108,22 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             ..LoadOptions::default()
         };
-        match load_project(&options) {
-            Ok(_) => panic!("the hostile project loaded"),
-            Err(err) => (main, err),
+        let loaded = load_project(&options);
+        (main, loaded)
+    }
+
+    fn load_err(files: &[(&str, String)], env: &[(&str, String)]) -> (PathBuf, LoadError) {
+        match load(files, env) {
+            (_, Ok(_)) => panic!("the hostile project loaded"),
+            (main, Err(err)) => (main, err),
+        }
+    }
+
+    /// How many services `compose.yaml` holding `text` loads.
+    fn services_loaded(text: String) -> usize {
+        match load(&[("compose.yaml", text)], &[]) {
+            (_, Ok(loaded)) => loaded.project.services.len(),
+            (_, Err(err)) => panic!("{err}"),
         }
     }
 
@@ -198,15 +215,7 @@ mod tests {
                 text.push_str(&format!("      K{e}: v\n"));
             }
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("compose.yaml"), text).expect("write");
-        let options = LoadOptions {
-            working_dir: dir.path().to_path_buf(),
-            files: vec![dir.path().join("compose.yaml")],
-            ..LoadOptions::default()
-        };
-        let loaded = load_project(&options).expect("a big file without aliases loads");
-        assert_eq!(loaded.project.services.len(), MAX_ALIAS_NODES / 20);
+        assert_eq!(services_loaded(text), MAX_ALIAS_NODES / 20);
     }
 
     #[test]
@@ -222,15 +231,7 @@ mod tests {
                 "  s{i}:\n    <<: *common\n    command: [sleep, \"{i}\"]\n"
             ));
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("compose.yaml"), text).expect("write");
-        let options = LoadOptions {
-            working_dir: dir.path().to_path_buf(),
-            files: vec![dir.path().join("compose.yaml")],
-            ..LoadOptions::default()
-        };
-        let loaded = load_project(&options).expect("a real file shape loads");
-        assert_eq!(loaded.project.services.len(), 1000);
+        assert_eq!(services_loaded(text), 1000);
     }
 
     #[test]
