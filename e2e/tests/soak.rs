@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use stackd_e2e::{
     docker, docker_ok, inspect_container, seed, volume_exists, ApiProxy, Endpoint, Expected, Fault,
-    FaultPlan, ProxyOptions, Rng, WatchDir, IDLE_COMMAND, IMAGE, PROJECT_LABEL,
+    FaultPlan, ProxyOptions, Rng, Run, WatchDir, IDLE_COMMAND, IMAGE, PROJECT_LABEL,
 };
 
 const STACKS: usize = 20;
@@ -315,6 +315,34 @@ fn converge_all(watch: &WatchDir, stacks: &[SoakStack], what: &str) -> Result<Du
     Ok(took)
 }
 
+/// Runs one container mounting every stack's volume (at `/v/NN`, with
+/// `options` such as `:ro`) and the shell commands `command` gives for each
+/// mount point, in stack order.
+fn on_every_volume(
+    watch: &WatchDir,
+    stacks: &[SoakStack],
+    options: &str,
+    command: impl Fn(&str, &SoakStack) -> String,
+) -> Result<Run> {
+    let mut args = vec![
+        "run".to_owned(),
+        "--rm".to_owned(),
+        "--name".to_owned(),
+        watch.stack("marker"),
+    ];
+    let mut script = String::new();
+    for (i, stack) in stacks.iter().enumerate() {
+        let dir = format!("/v/{i:02}");
+        args.extend([
+            "-v".to_owned(),
+            format!("{}:{dir}{options}", stack.volume()),
+        ]);
+        script.push_str(&command(&dir, stack));
+    }
+    args.extend([IMAGE.to_owned(), "sh".into(), "-c".into(), script]);
+    docker(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -502,19 +530,10 @@ fn twenty_stacks_under_chaos_converge_lose_no_volume_touch_no_stranger_and_leak_
 
     // Markers written once, by one container mounting every volume.
     let token = |stack: &SoakStack| format!("{}-{seed}", stack.name);
-    let mut mark = vec![
-        "run".to_owned(),
-        "--rm".to_owned(),
-        "--name".to_owned(),
-        watch.stack("marker"),
-    ];
-    let mut script = String::new();
-    for (i, stack) in stacks.iter().enumerate() {
-        mark.extend(["-v".to_owned(), format!("{}:/v/{i:02}", stack.volume())]);
-        script.push_str(&format!("echo {} > /v/{i:02}/marker; ", token(stack)));
-    }
-    mark.extend([IMAGE.to_owned(), "sh".into(), "-c".into(), script]);
-    docker_ok(&mark.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let marked = on_every_volume(&watch, &stacks, "", |dir, stack| {
+        format!("echo {} > {dir}/marker; ", token(stack))
+    })?;
+    ensure!(marked.success(), "writing the markers: {marked}");
 
     // Memory: the controller is SIGKILLed only in the first fifth of the
     // run, so one process lives through the measured last two thirds
@@ -629,24 +648,16 @@ fn twenty_stacks_under_chaos_converge_lose_no_volume_touch_no_stranger_and_leak_
     );
 
     // Every volume, with the marker written before the chaos.
-    let mut read = vec![
-        "run".to_owned(),
-        "--rm".to_owned(),
-        "--name".to_owned(),
-        watch.stack("marker"),
-    ];
-    let mut script = String::new();
-    for (i, stack) in stacks.iter().enumerate() {
+    for stack in &stacks {
         ensure!(
             volume_exists(&stack.volume())?,
             "{} is gone",
             stack.volume()
         );
-        read.extend(["-v".to_owned(), format!("{}:/v/{i:02}:ro", stack.volume())]);
-        script.push_str(&format!("cat /v/{i:02}/marker; "));
     }
-    read.extend([IMAGE.to_owned(), "sh".into(), "-c".into(), script]);
-    let markers = docker(&read.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let markers = on_every_volume(&watch, &stacks, ":ro", |dir, _| {
+        format!("cat {dir}/marker; ")
+    })?;
     let found: Vec<&str> = markers.stdout.lines().collect();
     let wanted: Vec<String> = stacks.iter().map(token).collect();
     ensure!(
