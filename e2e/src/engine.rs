@@ -145,8 +145,17 @@ impl Container {
 /// Every container (running or not) carrying `label` (`key` or `key=value`),
 /// sorted by service then replica number then name.
 pub fn containers_with_label(label: &str) -> Result<Vec<Container>> {
-    let filter = format!("label={label}");
-    let listed = docker(&["ps", "-a", "-q", "--no-trunc", "--filter", &filter])?.ok()?;
+    containers_matching(&[format!("label={label}")])
+}
+
+/// Every container `docker ps -a` lists with all of `filters` (each a
+/// `--filter` value), sorted by service, number and name.
+pub fn containers_matching(filters: &[String]) -> Result<Vec<Container>> {
+    let mut args = vec!["ps", "-a", "-q", "--no-trunc"];
+    for filter in filters {
+        args.extend(["--filter", filter.as_str()]);
+    }
+    let listed = docker(&args)?.ok()?;
     let ids: Vec<&str> = listed.stdout.split_whitespace().collect();
     let mut containers = inspect_containers(&ids)?;
     containers.sort_by(|a, b| {

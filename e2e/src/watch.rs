@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::cmd::{docker, run, stackd_bin};
-use crate::engine::{containers_with_label, inspect_containers, Container, PROJECT_LABEL};
+use crate::engine::{containers_matching, containers_with_label, Container, PROJECT_LABEL};
 use crate::stack::{http_get, listed, prepare, remove, COMMAND_DEADLINE};
 use crate::time::Timestamp;
 
@@ -443,21 +443,10 @@ impl WatchDir {
     /// Every container of every stack of this directory, in one listing:
     /// cheaper than [`WatchDir::containers`] per stack when there are many.
     pub fn all_containers(&self) -> Result<Vec<Container>> {
-        let label = format!("label={PROJECT_LABEL}");
-        let name = format!("name={}-", self.prefix);
-        let listed = docker(&[
-            "ps",
-            "-a",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &label,
-            "--filter",
-            &name,
-        ])?
-        .ok()?;
-        let ids: Vec<&str> = listed.stdout.split_whitespace().collect();
-        let mut containers = inspect_containers(&ids)?;
+        let mut containers = containers_matching(&[
+            format!("label={PROJECT_LABEL}"),
+            format!("name={}-", self.prefix),
+        ])?;
         // The name filter matches anywhere in the name; the project decides.
         containers.retain(|c| {
             c.labels
