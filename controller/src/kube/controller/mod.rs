@@ -400,7 +400,7 @@ pub async fn run(
     };
     let mut served = std::collections::BTreeSet::new();
     for (_, kind) in cluster::KINDS {
-        if cluster::served(&client, kind).await {
+        if cluster::served(&client, ns, kind).await {
             served.insert(kind);
         } else {
             tracing::warn!(
