@@ -220,49 +220,55 @@ fn grants(rules: &[&Value]) -> BTreeSet<(String, String, String)> {
     out
 }
 
-/// What the controller calls: nothing more may be granted.
+/// What the controller calls, and what the API server checks for its
+/// writes: nothing more may be granted. The e2e test kube_controller.rs
+/// derives the same from the controller's requests against a running
+/// server; this list keeps the chart's rules readable at a glance.
 fn expected_grants() -> BTreeSet<(String, String, String)> {
-    let workload_verbs = ["get", "list", "watch", "create", "patch", "delete"];
+    // Read through list and watch, write by server-side apply (patch, and
+    // create when the object is new), delete when pruned or cleaned up.
+    let managed = ["list", "watch", "create", "patch", "delete"];
     let mut out = BTreeSet::new();
     let mut add = |group: &str, resource: &str, verbs: &[&str]| {
         for verb in verbs {
             out.insert((group.into(), resource.into(), (*verb).into()));
         }
     };
-    add("stackd.dev", "stacks", &["get", "list", "watch", "patch"]);
-    add("stackd.dev", "stacks/status", &["get", "patch"]);
+    add("stackd.dev", "stacks", &["list", "watch", "patch"]);
+    add("stackd.dev", "stacks/status", &["patch"]);
+    // blockOwnerDeletion on the owner references (admission checks it).
     add("stackd.dev", "stacks/finalizers", &["update"]);
     for (group, resource) in [
         ("apps", "deployments"),
         ("apps", "statefulsets"),
-        ("batch", "jobs"),
+        ("apps", "daemonsets"),
         ("", "services"),
         ("", "configmaps"),
         ("", "secrets"),
-        ("", "persistentvolumeclaims"),
+        ("", "serviceaccounts"),
         ("networking.k8s.io", "networkpolicies"),
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
     ] {
-        add(group, resource, &workload_verbs);
+        add(group, resource, &managed);
     }
+    // Claims are listed, never watched.
+    add(
+        "",
+        "persistentvolumeclaims",
+        &["list", "create", "patch", "delete"],
+    );
+    // The wait containers' Role grants get, list and watch on pods and
+    // jobs, and a Role may grant only what its creator holds.
+    add("batch", "jobs", &managed);
+    add("batch", "jobs", &["get"]);
+    add("", "pods", &["get", "list", "watch"]);
     add("events.k8s.io", "events", &["create", "patch"]);
     add(
         "coordination.k8s.io",
         "leases",
         &["get", "create", "update"],
     );
-    // The other kinds the translation makes: DaemonSets, and the wait
-    // containers' ServiceAccount, Role and RoleBinding, whose Role grants
-    // read access to pods and jobs (a Role may grant only what its creator
-    // holds).
-    for (group, resource) in [
-        ("apps", "daemonsets"),
-        ("", "serviceaccounts"),
-        ("rbac.authorization.k8s.io", "roles"),
-        ("rbac.authorization.k8s.io", "rolebindings"),
-    ] {
-        add(group, resource, &workload_verbs);
-    }
-    add("", "pods", &["get", "list", "watch"]);
     out
 }
 

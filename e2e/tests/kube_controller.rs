@@ -3,8 +3,9 @@
 //! changes touch only what changed, removed services are pruned, invalid
 //! Stacks stall without harm, deletion cleans up, only the leader acts,
 //! injected server errors are retried with a backoff that doubles and
-//! resets, `kubectl wait` sees Ready, and the metrics are watch mode's with
-//! a namespace label.
+//! resets, `kubectl wait` sees Ready, the metrics are watch mode's with
+//! a namespace label, and the Helm chart's RBAC (both scopes) grants every
+//! request the controller makes, and nothing it does not use.
 //! Skipped (passing, after saying why) when kubectl is not installed.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use stackd_e2e::kubeapi::{
-    kubectl_bin, FaultFilter, FaultKind, KubeApiServer, RequestRecord, RunningKubelet, Verb,
+    kubectl_bin, Access, FaultFilter, FaultKind, Grants, KubeApiServer, RequestRecord, Rule,
+    RunningKubelet, Verb,
 };
 use stackd_e2e::{holds_for, http_get, stackd_bin, wait_until};
 
@@ -177,28 +179,43 @@ impl Cluster {
     /// A controller whose failed reconciles are retried after `base`,
     /// doubling up to `cap`.
     fn start_controller_retrying(&mut self, identity: &str, base: &str, cap: &str) -> Result<()> {
+        let args = [
+            "controller",
+            "--lease-namespace",
+            "default",
+            "--retry-base",
+            base,
+            "--retry-cap",
+            cap,
+        ];
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        self.spawn_controller(identity, &args, &self.kubeconfig())
+    }
+
+    /// Runs `stackd ARGS --metrics-addr (a free port) --identity IDENTITY
+    /// --lease-duration 3s` with `kubeconfig`.
+    fn spawn_controller(
+        &mut self,
+        identity: &str,
+        args: &[String],
+        kubeconfig: &Path,
+    ) -> Result<()> {
         let log = std::fs::File::create(self.dir.path().join(format!("{identity}.log")))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let metrics_addr = format!("127.0.0.1:{port}");
         let child = Command::new(stackd_bin()?)
+            .args(args)
             .args([
-                "controller",
                 "--metrics-addr",
                 &metrics_addr,
                 "--identity",
                 identity,
-                "--lease-namespace",
-                "default",
                 "--lease-duration",
                 "3s",
-                "--retry-base",
-                base,
-                "--retry-cap",
-                cap,
             ])
-            .env("KUBECONFIG", self.kubeconfig())
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdout(Stdio::null())
@@ -270,17 +287,23 @@ fn shop(web_image: &str, with_cache: bool) -> String {
     )
 }
 
+/// Whether stackd made the request: its client sends `stackd/<version>`
+/// as User-Agent (kubectl sends `kubectl/...`; the kubelet stand-in makes
+/// no requests).
+fn is_stackd(request: &RequestRecord) -> bool {
+    request
+        .user_agent
+        .as_deref()
+        .is_some_and(|ua| ua.starts_with("stackd/"))
+}
+
 /// The requests stackd made (not kubectl's), in the order they arrived.
 fn stackd_requests(cluster: &Cluster) -> Vec<RequestRecord> {
     let mut requests: Vec<RequestRecord> = cluster
         .server
         .requests()
         .into_iter()
-        .filter(|r| {
-            !r.user_agent
-                .as_deref()
-                .is_some_and(|ua| ua.starts_with("kubectl"))
-        })
+        .filter(is_stackd)
         .collect();
     requests.sort_by_key(|r| r.at);
     requests
@@ -982,4 +1005,355 @@ fn a_workload_deleted_behind_the_controllers_back_is_recreated() -> Result<()> {
     .with_context(|| cluster.diagnostics())?;
     cluster.wait_ready("shop")?;
     Ok(())
+}
+
+/// A Stack of every shape the seed stacks have, so that the controller
+/// makes every kind it manages: Deployments (web, cache), a StatefulSet
+/// with a claim template (db), a Job (migrate), a DaemonSet (agent), a
+/// claim shared by two services, Services, the environment's ConfigMap, a
+/// Secret, NetworkPolicies (two networks, one internal), and for the
+/// `depends_on` waits a ServiceAccount, Role and RoleBinding.
+fn shapes(namespace: &str, web_image: &str, with_cache: bool) -> String {
+    let cache = if with_cache {
+        "      cache:\n        image: redis:7\n        ports: [{target: 6379}]\n        networks: {back: null}\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: stackd.dev/v1alpha1\nkind: Stack\nmetadata: {{name: shapes, namespace: {namespace}}}\nspec:\n  compose:\n    services:\n\
+         \x20     web:\n        image: {web_image}\n        ports: [{{target: 80}}]\n        environment: {{MODE: prod}}\n\
+         \x20       depends_on: {{db: {{condition: service_healthy}}, migrate: {{condition: service_completed_successfully}}}}\n\
+         \x20       networks: {{front: {{}}, back: {{}}}}\n        secrets: [{{source: api_key}}]\n\
+         \x20       volumes: [{{type: volume, source: shared, target: /shared}}]\n\
+         \x20     db:\n        image: postgres:16\n        healthcheck: {{test: [CMD, pg_isready]}}\n\
+         \x20       volumes: [{{type: volume, source: data, target: /var/lib/postgresql/data}}]\n        networks: {{back: {{}}}}\n\
+         \x20     migrate:\n        image: busybox\n        restart: \"no\"\n        depends_on: {{db: {{condition: service_healthy}}}}\n        networks: {{back: {{}}}}\n\
+         \x20     agent:\n        image: busybox\n        deploy: {{mode: global}}\n        networks: {{front: {{}}}}\n\
+         \x20       volumes: [{{type: volume, source: shared, target: /shared}}]\n\
+         {cache}    networks:\n      front: {{}}\n      back: {{internal: true}}\n    volumes:\n      data: {{}}\n      shared: {{}}\n\
+         \x20   secrets:\n      api_key: {{content: k3y}}\n"
+    )
+}
+
+/// Every kind the controller manages, as (group, plural): the kinds
+/// `shapes` must make.
+const MANAGED: [(&str, &str); 12] = [
+    ("", "serviceaccounts"),
+    ("rbac.authorization.k8s.io", "roles"),
+    ("rbac.authorization.k8s.io", "rolebindings"),
+    ("", "secrets"),
+    ("", "configmaps"),
+    ("", "persistentvolumeclaims"),
+    ("", "services"),
+    ("networking.k8s.io", "networkpolicies"),
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("batch", "jobs"),
+];
+
+/// The checks the API server makes for the objects the controller wrote
+/// that are not requests of their own: for an owner reference with
+/// `blockOwnerDeletion`, `update` on the owner's `finalizers` and `delete`
+/// on the object (the OwnerReferencesPermissionEnforcement admission
+/// plugin, which some clusters enable); for a Role, every permission it
+/// grants (RBAC lets one create a Role, and bind it, only with permissions
+/// one holds). Also checks that the Stack made every managed kind.
+fn implied_accesses(cluster: &Cluster, namespace: &str) -> Result<BTreeSet<Access>> {
+    let mut out = BTreeSet::new();
+    for (group, plural) in MANAGED {
+        let resource = if group.is_empty() {
+            plural.to_string()
+        } else {
+            format!("{plural}.{group}")
+        };
+        let list = cluster.kubectl(&[
+            "get",
+            &resource,
+            "-n",
+            namespace,
+            "-l",
+            "app.kubernetes.io/part-of=shapes",
+            "-o",
+            "json",
+        ])?;
+        let list: Value = serde_json::from_str(&list)?;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        anyhow::ensure!(!items.is_empty(), "the Stack made no {resource}");
+        for item in items {
+            let name = item["metadata"]["name"].as_str().map(str::to_string);
+            for owner in item["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if owner["blockOwnerDeletion"] != true {
+                    continue;
+                }
+                anyhow::ensure!(owner["kind"] == "Stack", "{resource} {name:?}: {owner}");
+                out.insert(Access {
+                    verb: "update".into(),
+                    group: "stackd.dev".into(),
+                    resource: "stacks/finalizers".into(),
+                    namespace: Some(namespace.into()),
+                    name: owner["name"].as_str().map(str::to_string),
+                });
+                out.insert(Access {
+                    verb: "delete".into(),
+                    group: group.into(),
+                    resource: plural.into(),
+                    namespace: Some(namespace.into()),
+                    name: name.clone(),
+                });
+            }
+            if plural != "roles" {
+                continue;
+            }
+            for rule in Rule::of_role(&item)? {
+                for verb in &rule.verbs {
+                    for group in &rule.groups {
+                        for resource in &rule.resources {
+                            let names: Vec<Option<String>> = if rule.names.is_empty() {
+                                vec![None]
+                            } else {
+                                rule.names.iter().cloned().map(Some).collect()
+                            };
+                            for name in names {
+                                out.insert(Access {
+                                    verb: verb.clone(),
+                                    group: group.clone(),
+                                    resource: resource.clone(),
+                                    namespace: Some(namespace.into()),
+                                    name,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The rendered chart (`helm template stackd` in `namespace` with the
+/// values files of `charts/stackd/ci/` named), or `None` (after saying
+/// why) when helm is missing and `CI` is not set.
+fn render_chart(namespace: &str, values: &[&str]) -> Result<Option<Vec<Value>>> {
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/stackd");
+    let mut command = Command::new("helm");
+    command
+        .args(["template", "stackd"])
+        .arg(&chart)
+        .args(["--namespace", namespace]);
+    for file in values {
+        command.arg("-f").arg(chart.join("ci").join(file));
+    }
+    let out = match command.output() {
+        Ok(out) => out,
+        Err(error) => {
+            anyhow::ensure!(
+                std::env::var_os("CI").is_none(),
+                "helm is not usable ({error}) and CI is set"
+            );
+            eprintln!("skipped: no helm ({error}; e2e/tools/install-kube-tools.sh)");
+            return Ok(None);
+        }
+    };
+    if !out.status.success() {
+        bail!("helm template: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)?;
+    Ok(Some(docs.into_iter().filter(|d| !d.is_null()).collect()))
+}
+
+/// Grants the chart gives that no scenario makes the controller use, each
+/// with why it stays.
+const UNUSED_BUT_NEEDED: &[((&str, &str, &str), &str)] = &[];
+
+/// Runs the controller as the chart deploys it (its arguments, its
+/// ServiceAccount's namespace as the client's default) through a
+/// representative life of a Stack in `apps`: two replicas and the Lease,
+/// a first apply with failed writes (ApplyFailed events, repeated: the
+/// Event is patched), readiness, a change, a prune, and a deletion
+/// behind the finalizer that takes the volume claims too. Then checks that
+/// the chart's RBAC allows every request the controller made and every
+/// check its writes imply, and that it grants nothing the controller did
+/// not use (unless [`UNUSED_BUT_NEEDED`] says why).
+fn chart_rbac_covers_the_controller(release_namespace: &str, values: &[&str]) -> Result<()> {
+    const APPS: &str = "apps";
+    let Some(rendered) = render_chart(release_namespace, values)? else {
+        return Ok(());
+    };
+    let Some(mut cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    let account = rendered
+        .iter()
+        .find(|o| o["kind"] == "ServiceAccount")
+        .and_then(|o| o["metadata"]["name"].as_str())
+        .context("the chart renders no ServiceAccount")?
+        .to_string();
+    let grants = Grants::for_service_account(&rendered, release_namespace, &account)?;
+    anyhow::ensure!(!grants.rules.is_empty(), "nothing is bound to {account}");
+    let args: Vec<String> = rendered
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .and_then(|d| d["spec"]["template"]["spec"]["containers"][0]["args"].as_array())
+        .context("the chart renders no controller Deployment")?
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    // The metrics address is the test's; the retry delays are short.
+    let mut args: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| *a != "--metrics-addr" && (*i == 0 || args[*i - 1] != "--metrics-addr"))
+        .map(|(_, a)| a.clone())
+        .collect();
+    args.extend(["--retry-base", "100ms", "--retry-cap", "1s"].map(String::from));
+    for namespace in BTreeSet::from([release_namespace, APPS]) {
+        if namespace != "default" {
+            cluster.kubectl(&["create", "namespace", namespace])?;
+        }
+    }
+    // In a pod, the client's default namespace is the pod's: the release's.
+    let kubeconfig = cluster.dir.path().join("in-release-namespace");
+    std::fs::write(
+        &kubeconfig,
+        cluster.server.kubeconfig().replace(
+            "namespace: default",
+            &format!("namespace: {release_namespace}"),
+        ),
+    )?;
+    let faults = cluster.server.faults().clone();
+    // Three failed attempts with the same error: the third one's Event
+    // repeats the second's (same Stack version) and is patched.
+    faults.fail_next(
+        3,
+        FaultKind::Internal,
+        FaultFilter::on(Verb::Patch, "deployments"),
+    );
+    cluster.spawn_controller("one", &args, &kubeconfig)?;
+    cluster.spawn_controller("two", &args, &kubeconfig)?;
+    let _kubelet = cluster.kubelet();
+    let stack = |cluster: &Cluster| -> Result<Option<Value>> {
+        let out =
+            cluster.kubectl_raw(&["get", "stack", "shapes", "-n", APPS, "-o", "json"], None)?;
+        Ok(out
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout))
+            .transpose()?)
+    };
+    let ready = |cluster: &Cluster| -> Result<bool> {
+        Ok(stack(cluster)?.is_some_and(|s| {
+            s["metadata"]["generation"] == s["status"]["observedGeneration"]
+                && s["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        }))
+    };
+    let exists = |cluster: &Cluster, resource: &str, name: &str| -> Result<bool> {
+        let out = cluster.kubectl_raw(&["get", resource, name, "-n", APPS, "-o", "name"], None)?;
+        Ok(out.status.success())
+    };
+    cluster.apply(&shapes(APPS, "nginx:1.27", true))?;
+    wait_until(WAIT, "shapes Ready", || ready(&cluster)).with_context(|| cluster.diagnostics())?;
+    let implied = implied_accesses(&cluster, APPS)?;
+
+    cluster.apply(&shapes(APPS, "nginx:1.28", true))?;
+    wait_until(WAIT, "the change applied and Ready", || ready(&cluster))
+        .with_context(|| cluster.diagnostics())?;
+    cluster.apply(&shapes(APPS, "nginx:1.28", false))?;
+    wait_until(WAIT, "the cache pruned", || {
+        Ok(!exists(&cluster, "deployment", "shapes-cache")?
+            && !exists(&cluster, "service", "cache")?)
+    })
+    .with_context(|| cluster.diagnostics())?;
+    wait_until(WAIT, "Ready after the prune", || ready(&cluster))
+        .with_context(|| cluster.diagnostics())?;
+    cluster.kubectl(&[
+        "annotate",
+        "stack",
+        "shapes",
+        "-n",
+        APPS,
+        "stackd.dev/delete-volumes=true",
+    ])?;
+    cluster.kubectl(&["delete", "stack", "shapes", "-n", APPS, "--wait=false"])?;
+    wait_until(WAIT, "the Stack, its objects and its claims gone", || {
+        Ok(stack(&cluster)?.is_none()
+            && !exists(&cluster, "deployment", "shapes-web")?
+            && !exists(&cluster, "persistentvolumeclaim", "shapes-shared")?)
+    })
+    .with_context(|| cluster.diagnostics())?;
+
+    let requests: Vec<RequestRecord> = cluster.server.requests();
+    let made: Vec<Access> = requests
+        .iter()
+        .filter(|r| is_stackd(r))
+        .flat_map(RequestRecord::accesses)
+        .collect();
+    anyhow::ensure!(made.len() > 50, "{} requests from stackd", made.len());
+    let all: BTreeSet<Access> = made.into_iter().chain(implied).collect();
+    let mut used: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    for access in &all {
+        let scope = match &access.namespace {
+            Some(namespace) => format!("in {namespace}"),
+            None => "cluster-wide".to_string(),
+        };
+        used.entry(access.what()).or_default().insert(scope);
+    }
+    eprintln!("the controller used ({release_namespace} release, values {values:?}):");
+    for ((verb, group, resource), scopes) in &used {
+        eprintln!("  {verb} {group:?} {resource} {scopes:?}");
+    }
+    let denied: Vec<String> = all
+        .iter()
+        .filter(|a| !grants.allows(a))
+        .map(ToString::to_string)
+        .collect();
+    anyhow::ensure!(
+        denied.is_empty(),
+        "the chart's RBAC does not grant what the controller did:\n  {}",
+        denied.join("\n  ")
+    );
+    let allowed: BTreeMap<(String, String, String), &str> = UNUSED_BUT_NEEDED
+        .iter()
+        .map(|((verb, group, resource), why)| {
+            (
+                (verb.to_string(), group.to_string(), resource.to_string()),
+                *why,
+            )
+        })
+        .collect();
+    let unused: BTreeSet<String> = grants
+        .entries()
+        .into_iter()
+        .filter(|grant| !used.contains_key(&grant.what) && !allowed.contains_key(&grant.what))
+        .map(|grant| grant.to_string())
+        .collect();
+    anyhow::ensure!(
+        unused.is_empty(),
+        "the chart grants what the controller never used (remove it, or say in \
+         UNUSED_BUT_NEEDED why it stays):\n  {}",
+        unused.iter().cloned().collect::<Vec<_>>().join("\n  ")
+    );
+    Ok(())
+}
+
+#[test]
+fn the_cluster_scoped_chart_grants_exactly_what_the_controller_uses_in_every_namespace(
+) -> Result<()> {
+    chart_rbac_covers_the_controller("stackd-system", &[])
+}
+
+#[test]
+fn the_namespace_scoped_chart_grants_exactly_what_the_controller_uses_in_its_namespace(
+) -> Result<()> {
+    chart_rbac_covers_the_controller("apps", &["namespaced-values.yaml"])
 }

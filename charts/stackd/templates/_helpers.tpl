@@ -41,51 +41,54 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 What the controller may do to Stacks and to the objects it makes of them,
-wherever it watches: exactly what it calls, nothing more. Leases are granted
+wherever it watches: exactly what it calls, nothing more (the e2e test
+kube_controller.rs runs the controller under each scope and checks every
+request it makes against these rules, and every rule against its requests).
+It reads through list and watch only, and writes objects with server-side
+apply: patch, and create for one that does not exist yet. Leases are granted
 apart, in the release namespace only (templates/rbac.yaml).
 */}}
 {{- define "stackd.rules" -}}
 - apiGroups: ["stackd.dev"]
   resources: ["stacks"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["stackd.dev"]
   resources: ["stacks/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 - apiGroups: ["stackd.dev"]
   resources: ["stacks/finalizers"]
-  # Owner references with blockOwnerDeletion need it; the controller
-  # itself writes every object with server-side apply (patch), never PUT.
+  # Owner references with blockOwnerDeletion need it where the
+  # OwnerReferencesPermissionEnforcement admission plugin is on; the
+  # controller never sends an update itself.
   verbs: ["update"]
 - apiGroups: ["apps"]
-  resources: ["deployments", "statefulsets"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services", "configmaps", "secrets", "serviceaccounts"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+# Claims are listed (for pruning and cleanup) but not watched: a Stack's
+# claims change only when the controller applies them.
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["list", "create", "patch", "delete"]
+# The wait init containers' Role (one per Stack with `depends_on`) lets them
+# read pods and jobs, and the API server lets the controller create a Role,
+# and bind it, only with permissions it holds itself: hence get on jobs and
+# the read-only grant on pods, which the controller never calls.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
-  resources: ["services", "configmaps", "secrets", "persistentvolumeclaims"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-# The translation also makes DaemonSets (`deploy.mode: global`) and, for
-# each `depends_on`, a ServiceAccount, Role and RoleBinding that let the
-# init containers read pods and jobs. The API server lets the controller
-# create a Role only with permissions it holds itself, hence the read-only
-# grant on pods (jobs it reads already).
-- apiGroups: ["apps"]
-  resources: ["daemonsets"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: [""]
-  resources: ["serviceaccounts"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: ["rbac.authorization.k8s.io"]
-  resources: ["roles", "rolebindings"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: [""]
-  resources: ["pods"]
-  verbs: ["get", "list", "watch"]
 {{- end -}}

@@ -13,6 +13,9 @@ use crate::metrics::{server, Metrics};
 /// interfaces, so that the cluster can scrape the pod.
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9477";
 
+/// The `User-Agent` of every request to the API server.
+pub const USER_AGENT: &str = concat!("stackd/", env!("CARGO_PKG_VERSION"));
+
 /// A name unique to this process: `$POD_NAME` (or the host name) and a
 /// suffix, so that two processes on one host never share an identity.
 fn default_identity() -> String {
@@ -36,9 +39,16 @@ pub(super) fn run(args: &ControllerArgs) -> Result<(), CliError> {
 }
 
 async fn run_async(args: &ControllerArgs) -> Result<(), CliError> {
-    let client = kube::Client::try_default()
+    let mut kube_config = kube::Config::infer()
         .await
-        .map_err(CliError::KubeConfig)?;
+        .map_err(|e| CliError::KubeConfig(kube::Error::InferConfig(e)))?;
+    // The client sends no User-Agent of its own: this one names stackd in
+    // the API server's audit log (and lets tests tell its requests apart).
+    kube_config.headers.push((
+        axum::http::header::USER_AGENT,
+        axum::http::HeaderValue::from_static(USER_AGENT),
+    ));
+    let client = kube::Client::try_from(kube_config).map_err(CliError::KubeConfig)?;
     let lease_namespace = args
         .lease_namespace
         .clone()

@@ -80,7 +80,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Route {
+pub(crate) enum Route {
     Version,
     Health,
     CoreVersions,
@@ -92,17 +92,18 @@ enum Route {
     Resource(Target),
 }
 
+/// The resource a request's path names.
 #[derive(Debug, Clone, PartialEq)]
-struct Target {
-    group: String,
-    version: String,
-    namespace: Option<String>,
-    plural: String,
-    name: Option<String>,
-    subresource: Option<String>,
+pub(crate) struct Target {
+    pub(crate) group: String,
+    pub(crate) version: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) plural: String,
+    pub(crate) name: Option<String>,
+    pub(crate) subresource: Option<String>,
 }
 
-fn parse_route(path: &str) -> Option<Route> {
+pub(crate) fn parse_route(path: &str) -> Option<Route> {
     let parts: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -152,7 +153,7 @@ fn parse_route(path: &str) -> Option<Route> {
 }
 
 /// The query string as (key, value) pairs, percent-decoded.
-fn parse_query(query: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())

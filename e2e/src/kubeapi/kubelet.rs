@@ -1,5 +1,5 @@
-//! A kubelet-and-controllers stand-in: reports Deployments and
-//! StatefulSets as rolled out and Jobs as complete, through the status
+//! A kubelet-and-controllers stand-in: reports Deployments, StatefulSets
+//! and DaemonSets (on one node) as rolled out and Jobs as complete, through the status
 //! subresource, for all workloads or only the ones a test allows.
 
 use std::collections::BTreeSet;
@@ -76,6 +76,7 @@ impl Kubelet {
         for (group, plural) in [
             ("apps", "deployments"),
             ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
             ("batch", "jobs"),
         ] {
             let Some(rt) = self.shared.store().resolve(group, "v1", plural) else {
@@ -219,6 +220,24 @@ fn ready_status(plural: &str, object: &Value) -> Option<Value> {
                 ready["collisionCount"] = json!(0);
             }
             Some(ready)
+        }
+        "daemonsets" => {
+            // One node: the DaemonSet's one pod runs, updated and ready.
+            let done = status["observedGeneration"].as_i64() == Some(generation)
+                && status["numberReady"].as_i64() == Some(1)
+                && status["updatedNumberScheduled"].as_i64() == Some(1);
+            if done {
+                return None;
+            }
+            Some(json!({
+                "observedGeneration": generation,
+                "desiredNumberScheduled": 1,
+                "currentNumberScheduled": 1,
+                "updatedNumberScheduled": 1,
+                "numberReady": 1,
+                "numberAvailable": 1,
+                "numberMisscheduled": 0,
+            }))
         }
         "jobs" => {
             let completions = object["spec"]["completions"].as_i64().unwrap_or(1);

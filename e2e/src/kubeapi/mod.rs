@@ -25,7 +25,8 @@
 //! ready ([`Kubelet`]).
 //!
 //! What it deliberately does not: authentication, authorization and
-//! admission (every request is allowed); the rest of OpenAPI validation
+//! admission (every request is allowed; [`access`] says what RBAC would be
+//! asked about a logged request and [`Grants`] whether Roles allow it); the rest of OpenAPI validation
 //! (formats, patterns, bounds, CEL rules) and validation of built-in types;
 //! version conversion beyond rewriting apiVersion; scheduling, pods that
 //! run, controllers other than the garbage collector; protobuf and CBOR
@@ -47,6 +48,7 @@ mod kubelet;
 mod openapi;
 mod patch;
 mod protobuf;
+mod rbac;
 mod resources;
 mod schema;
 mod select;
@@ -62,6 +64,7 @@ pub use error::ApiError;
 pub use faults::{FaultFilter, FaultKind, Faults, RequestRecord, Verb};
 pub use kubectl::{kubectl_bin, Kubectl, KUBECTL_DEADLINE};
 pub use kubelet::{Kubelet, RunningKubelet};
+pub use rbac::{access, verb_of, Access, Grant, Grants, RbacError, Rule, Scope};
 
 use http::Shared;
 

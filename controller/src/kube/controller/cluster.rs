@@ -51,12 +51,17 @@ pub fn api_for(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObjec
 }
 
 /// Whether the server serves `kind` (a 404 on listing it says not; any
-/// other answer, a refusal included, is taken for yes).
-pub async fn served(client: &Client, kind: &str) -> bool {
+/// other answer, a refusal included, is taken for yes). It lists where the
+/// controller watches: in `namespace` when it watches one (a Role there
+/// grants no list across namespaces), else across all.
+pub async fn served(client: &Client, namespace: Option<&str>, kind: &str) -> bool {
     let api_version = api_version_of(kind);
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let api: Api<DynamicObject> = match namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
     !matches!(
         api.list_metadata(&ListParams::default().limit(1)).await,
         Err(kube::Error::Api(status)) if status.code == 404

@@ -24,17 +24,22 @@
 //!
 //! | API group | resources | verbs |
 //! |---|---|---|
-//! | `stackd.dev` | `stacks` | get, list, watch, patch |
-//! | `stackd.dev` | `stacks/status` | get, patch |
-//! | `stackd.dev` | `stacks/finalizers` | update (owner references with `blockOwnerDeletion`) |
-//! | `""` | `configmaps`, `secrets`, `services`, `serviceaccounts`, `persistentvolumeclaims` | get, list, watch, create, patch, delete |
-//! | `apps` | `deployments`, `statefulsets`, `daemonsets` | get, list, watch, create, patch, delete |
-//! | `batch` | `jobs` | get, list, watch, create, patch, delete |
-//! | `networking.k8s.io` | `networkpolicies` | get, list, watch, create, patch, delete |
-//! | `rbac.authorization.k8s.io` | `roles`, `rolebindings` | get, list, watch, create, patch, delete |
+//! | `stackd.dev` | `stacks` | list, watch, patch |
+//! | `stackd.dev` | `stacks/status` | patch |
+//! | `stackd.dev` | `stacks/finalizers` | update (owner references with `blockOwnerDeletion`, where admission checks them) |
+//! | `""` | `configmaps`, `secrets`, `services`, `serviceaccounts` | list, watch, create, patch, delete |
+//! | `""` | `persistentvolumeclaims` | list, create, patch, delete |
+//! | `apps` | `deployments`, `statefulsets`, `daemonsets` | list, watch, create, patch, delete |
+//! | `batch` | `jobs` | get, list, watch, create, patch, delete (get: the wait Role grants it) |
+//! | `networking.k8s.io` | `networkpolicies` | list, watch, create, patch, delete |
+//! | `rbac.authorization.k8s.io` | `roles`, `rolebindings` | list, watch, create, patch, delete |
 //! | `""` | `pods` | get, list, watch (the wait Role grants them, and RBAC lets one grant only what one holds) |
 //! | `events.k8s.io` | `events` | create, patch |
 //! | `coordination.k8s.io` | `leases` | get, create, update (in the Lease's namespace) |
+//!
+//! Objects are written with server-side apply: `patch`, and `create` when
+//! the object does not exist yet. With `--namespace`, every call stays in
+//! that namespace (and the Lease's), so a Role there suffices.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -400,7 +405,7 @@ pub async fn run(
     };
     let mut served = std::collections::BTreeSet::new();
     for (_, kind) in cluster::KINDS {
-        if cluster::served(&client, kind).await {
+        if cluster::served(&client, ns, kind).await {
             served.insert(kind);
         } else {
             tracing::warn!(
