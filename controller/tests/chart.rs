@@ -10,10 +10,13 @@
 //! then they fail.
 // Tests may unwrap: a panic is how a test reports, helpers included.
 #![allow(clippy::unwrap_used)]
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{python_module_available, tool_available};
 use serde_json::Value;
 
 /// The renderings the tests check: the defaults (`None`), then each values
@@ -36,23 +39,6 @@ const NAMESPACE: &str = "stackd-system";
 
 fn chart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/stackd")
-}
-
-/// Whether a tool is usable, after saying why the test skips when it is
-/// not; under CI a missing tool fails the test instead.
-fn tool_available(program: &str, args: &[&str], install: &str) -> bool {
-    let works = Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !works {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{program} is not usable ({install}) and CI is set"
-        );
-        eprintln!("skipped: {program} is not usable ({install})");
-    }
-    works
 }
 
 fn helm_available() -> bool {
@@ -127,11 +113,7 @@ fn helm_lint_strict_accepts_the_chart_with_each_set_of_values() {
 #[test]
 fn every_rendered_object_passes_strict_schema_validation() {
     if !helm_available()
-        || !tool_available(
-            "python3",
-            &["-c", "import kubernetes_validate"],
-            "pip install kubernetes-validate",
-        )
+        || !python_module_available("kubernetes_validate", "pip install kubernetes-validate")
     {
         return;
     }

@@ -9,31 +9,21 @@
 //! set: then they fail.
 // Tests may unwrap: a panic is how a test reports, helpers included.
 #![allow(clippy::unwrap_used)]
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::python_module_available;
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Whether python3 with jsonschema is usable, after saying why the test
-/// skips when it is not; under CI a missing module fails the test instead.
 fn jsonschema_available() -> bool {
-    let works = Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !works {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with jsonschema is not usable (pip install jsonschema) and CI is set"
-        );
-        eprintln!("skipped: python3 with jsonschema is not usable (pip install jsonschema)");
-    }
-    works
+    python_module_available("jsonschema", "pip install jsonschema")
 }
 
 fn crd() -> Value {

@@ -23,10 +23,13 @@
 //! is skipped with a note, unless `CI` is set: then the test fails.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::python_module_available;
 use serde::Deserialize;
 use stackd::kube::sources;
 use stackd::kube::translate::{check, keys_present, translate, TranslateOptions, Translation};
@@ -175,16 +178,7 @@ fn inspect(project: &Project, translation: &Translation) -> Vec<String> {
 
 /// The validation script, when python3 can import kubernetes_validate.
 fn validator() -> Option<PathBuf> {
-    let installed = Command::new("python3")
-        .args(["-c", "import kubernetes_validate"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !installed {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubernetes-validate is not installed (pip install kubernetes-validate) and CI is set"
-        );
-        eprintln!("kubernetes-validate is not installed; schema validation skipped");
+    if !python_module_available("kubernetes_validate", "pip install kubernetes-validate") {
         return None;
     }
     Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/translate/validate.py"))

@@ -8,10 +8,13 @@
 //! instead of comparing.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::python_module_available;
 use stackd::kube::sources;
 use stackd::kube::translate::{check, keys_present, translate, TranslateOptions, Translation};
 use stackd::load::stack::load_stack_manifest;
@@ -295,16 +298,7 @@ fn an_env_file_selects_what_differs_between_environments() {
 
 #[test]
 fn the_checked_in_kubernetes_yaml_passes_strict_schema_validation() {
-    let installed = Command::new("python3")
-        .args(["-c", "import kubernetes_validate"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !installed {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubernetes-validate is not installed (pip install kubernetes-validate) and CI is set"
-        );
-        eprintln!("kubernetes-validate is not installed; skipped");
+    if !python_module_available("kubernetes_validate", "pip install kubernetes-validate") {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/translate/validate.py");

@@ -1,5 +1,6 @@
-//! Helpers shared by the tests that compare stackd's output with docker
-//! compose's: environment switches, short previews, and JSON differences.
+//! Helpers shared by the integration tests: finding the outside tools they
+//! drive, and, for those comparing stackd's output with docker compose's,
+//! environment switches, short previews and JSON differences.
 #![allow(dead_code)]
 use std::io::Read;
 use std::path::Path;
@@ -7,6 +8,30 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// Whether `program ARGS` runs and succeeds, after saying why the test
+/// skips when it does not; under CI a missing tool fails the test instead.
+/// `install` says how to get it.
+pub fn tool_available(program: &str, args: &[&str], install: &str) -> bool {
+    let works = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{program} {}` fails ({install}) and CI is set",
+            args.join(" ")
+        );
+        eprintln!("skipped: `{program} {}` fails ({install})", args.join(" "));
+    }
+    works
+}
+
+/// Whether python3 can import `module` (see [`tool_available`]).
+pub fn python_module_available(module: &str, install: &str) -> bool {
+    tool_available("python3", &["-c", &format!("import {module}")], install)
+}
 
 /// The home directory the corpus oracle ran with (it does not exist).
 pub const FAKE_HOME: &str = "/nonexistent/compose-oracle-home";
