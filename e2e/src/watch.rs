@@ -348,6 +348,14 @@ impl WatchDir {
         }
     }
 
+    /// The generation of `stack`'s status now (0 without a status).
+    pub fn generation(&self, stack: &str) -> Result<u64> {
+        Ok(self
+            .status(stack)?
+            .and_then(|s| s["generation"].as_u64())
+            .unwrap_or_default())
+    }
+
     /// Waits until `stack` is Ready with `observedGeneration` at least
     /// `generation` (a change was applied, not only the state before it
     /// reported); returns the status.

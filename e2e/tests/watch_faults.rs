@@ -293,16 +293,24 @@ fn under_two_minutes_of_faults_stackd_backs_off_duplicates_nothing_and_converges
         "only {} attempts in {FAULTS_FOR:?}: {shown:?}",
         gaps.len() + 1
     );
+    // An attempt can fail on a call shared by every stack (the image list,
+    // a resync round's list of all projects) before it makes one naming the
+    // stack: the proxy then sees two backoffs as one gap. A few of those,
+    // each no longer than two capped delays, are allowed.
+    let mut unseen = 0;
     for (i, gap) in gaps.iter().enumerate() {
         let nominal = RETRY_BASE
             .checked_mul(1 << i.min(16))
             .unwrap_or(RETRY_CAP)
             .min(RETRY_CAP);
+        let one = *gap <= RETRY_CAP.mul_f64(1.3);
+        unseen += usize::from(!one);
         ensure!(
-            *gap >= nominal.mul_f64(0.7) && *gap <= RETRY_CAP.mul_f64(1.3),
+            *gap >= nominal.mul_f64(0.7) && (one || *gap <= RETRY_CAP.mul_f64(2.6)),
             "gap {i} is {gap:?}, nominal {nominal:?} (cap {RETRY_CAP:?}): {shown:?}"
         );
     }
+    ensure!(unseen <= 2, "{unseen} gaps longer than the cap: {shown:?}");
     ensure!(
         gaps[0] < gaps[1] && gaps[1] < gaps[2],
         "the first gaps do not grow: {shown:?}"

@@ -64,9 +64,12 @@ fn an_edit_recreates_only_the_changed_service_and_restarts_the_dependents_that_a
     assert_eq!(before.len(), 4, "{before:#?}");
     let name = |service: &str| format!("{stack}-{service}-1");
 
-    // An edit in place of db's environment.
+    // An edit in place of db's environment. Waits are on a generation past
+    // the one before each edit: a save the watcher reads half-written
+    // counts one more.
+    let generation = watch.generation(&stack)?;
     watch.write_compose("app", &four_services("2", "1"))?;
-    watch.wait_ready_at(&stack, 2, CONVERGE)?;
+    watch.wait_ready_at(&stack, generation + 1, CONVERGE)?;
     let after = watch.snapshot(&stack)?;
     let (db0, db1) = (id_of(&before, &name("db"))?, id_of(&after, &name("db"))?);
     assert_ne!(db0.id, db1.id, "db is recreated");
@@ -86,8 +89,9 @@ fn an_edit_recreates_only_the_changed_service_and_restarts_the_dependents_that_a
     assert!(after.values().all(|c| c.status == "running"), "{after:#?}");
 
     // The way editors save: a temporary file renamed over the original.
+    let generation = watch.generation(&stack)?;
     watch.save_by_rename("app", "compose.yaml", &four_services("2", "2"))?;
-    watch.wait_ready_at(&stack, 3, CONVERGE)?;
+    watch.wait_ready_at(&stack, generation + 1, CONVERGE)?;
     let last = watch.snapshot(&stack)?;
     assert_ne!(
         id_of(&after, &name("other"))?.id,
