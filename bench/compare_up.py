@@ -16,9 +16,13 @@ HTTP/1.1 stream (keep-alive, Content-Length and chunked bodies, upgraded
 attach/exec connections) to count requests per method and path pattern. Both
 tools reach it through `DOCKER_HOST=unix://...`.
 
-Prints the times, ratios and call counts, and ISSUE 4's targets with PASS or
-FAIL: cold up <= 0.8x compose, no-op up <= 0.25x compose and <= 3 API calls,
-down <= 1.0x compose. `--strict` exits 1 when a target fails.
+Prints the times, ratios and call counts, the spread of the per-round
+ratios (round k of stackd against round k of compose: how far one run can
+land from the median), and the engine's state before the run (containers
+present, load average: a busy or long-churned engine starts containers
+slower for both tools). Then the targets with PASS or FAIL: cold up <= 0.8x
+compose, no-op up <= 0.25x compose and <= 3 API calls, down <= 1.0x
+compose. `--strict` exits 1 when a target fails.
 
 Usage: bench/compare_up.py [--runs N] [--services N] [--strict] [--keep-going]
 
@@ -418,6 +422,7 @@ def main():
         tools = [Tool("stackd", stackd, f"bench-stackd-{pid}", tmp),
                  Tool("compose", compose, f"bench-compose-{pid}", tmp)]
         print(f"stackd:         {stackd}\ndocker compose: {compose}")
+        print(f"engine:         {engine_state()}")
         print(f"stack: {args.services} services in levels of {levels}, "
               f"{args.runs} timed rounds + 1 counted round per tool, alternating\n")
         phases = list(TARGETS)
@@ -456,10 +461,25 @@ def main():
     report(tools, phases, times, calls, failures, args.strict)
 
 
+def engine_state():
+    """The engine's version, how many containers it holds, and the load."""
+    info = subprocess.run(
+        ["docker", "info", "--format",
+         "Docker {{.ServerVersion}}, {{.Driver}}, {{.Containers}} containers present"],
+        capture_output=True, text=True)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{info.stdout.strip() or 'unknown'}; load average {load}"
+
+
+def round_ratios(ours, theirs):
+    """Per-round ratios, rounds paired in the order they ran."""
+    return [o / t for o, t in zip(ours, theirs) if t > 0]
+
+
 def report(tools, phases, times, calls, failures, strict):
     print()
     print(f"{'phase':<16} {'stackd s':>9} {'compose s':>10} {'ratio':>7}   "
-          f"{'stackd calls':>12} {'compose calls':>13}")
+          f"{'rounds min-max':>15} {'stackd calls':>12} {'compose calls':>13}")
     results = []
     for phase in phases:
         ours, theirs = times["stackd"][phase], times["compose"][phase]
@@ -468,7 +488,9 @@ def report(tools, phases, times, calls, failures, strict):
         ratio = o / t if ours and theirs and t > 0 else float("nan")
         oc = calls["stackd"].get(phase, collections.Counter())
         tc = calls["compose"].get(phase, collections.Counter())
-        print(f"{phase:<16} {o:9.3f} {t:10.3f} {ratio:6.3f}x  "
+        paired = round_ratios(ours, theirs)
+        spread = f"{min(paired):.2f}-{max(paired):.2f}x" if paired else "-"
+        print(f"{phase:<16} {o:9.3f} {t:10.3f} {ratio:6.3f}x  {spread:>15} "
               f"{sum(oc.values()):12d} {sum(tc.values()):13d}")
         results.append((phase, ratio, sum(oc.values()), bool(ours)))
 
@@ -482,7 +504,7 @@ def report(tools, phases, times, calls, failures, strict):
             print(f"    {key[0]:<6} {key[1]:<40} {oc.get(key, 0):5d} {tc.get(key, 0):7d}{mark}")
 
     failed_phases = {(tool, phase) for tool, phase, _, _ in failures}
-    print("\nTargets (ISSUE 4):")
+    print("\nTargets:")
     ok = True
     for phase, ratio, count, measured in results:
         max_ratio, max_calls = TARGETS[phase]

@@ -4,7 +4,7 @@
 Generates STACKS compose folders of PER_STACK idle busybox services each
 (all on one external network the bench creates), starts `stackd watch` on them (release build) behind the e2e proxy
 (`stackd-fault-proxy` without faults, logging every call with its time),
-waits until every stack is Ready, then measures ISSUE 5's Performance
+waits until every stack is Ready, then measures the controller's performance
 targets:
 
   (a) a no-op resync of every stack (`--resync 30s`; ROUNDS periodic rounds
@@ -572,7 +572,7 @@ def report(args, r):
         ("drift -> replacement running p95", percentile(r["drifts"], 95),
          TARGETS["drift p95"], "ms"),
     ]
-    print("\nTargets (ISSUE 5):")
+    print("\nTargets:")
     ok = True
     for label, value, limit, unit in checks:
         passed = value <= limit if unit == "" else value < limit
