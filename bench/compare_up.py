@@ -24,7 +24,7 @@ slower for both tools). Then the targets with PASS or FAIL: cold up <= 0.8x
 compose, no-op up <= 0.25x compose and <= 3 API calls, down <= 1.0x
 compose. `--strict` exits 1 when a target fails.
 
-Usage: bench/compare_up.py [--runs N] [--services N] [--strict] [--keep-going]
+Usage: bench/compare_up.py [--runs N] [--services N] [--strict]
 
 Binaries: STACKD_BIN (default: target/release/stackd of this workspace, as
 `cargo metadata` names the target folder) and STACKD_COMPOSE_BIN (default:
@@ -402,7 +402,8 @@ def cleanup(project):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=3, help="timed rounds per tool (default 3)")
+    ap.add_argument("--runs", type=int, default=5,
+                    help="timed rounds per tool (default 5: one round is within noise)")
     ap.add_argument("--services", type=int, default=20, help="services in the stack (default 20)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = ap.parse_args()
