@@ -427,7 +427,8 @@ def main():
         print(f"stack: {args.services} services in levels of {levels}, "
               f"{args.runs} timed rounds + 1 counted round per tool, alternating\n")
         phases = list(TARGETS)
-        times = {t.label: {p: [] for p in phases} for t in tools}
+        # times[tool][phase][round]: a round a tool broke off has no entry.
+        times = {t.label: {p: {} for p in phases} for t in tools}
         calls = {t.label: {} for t in tools}
         failures = []
         try:
@@ -443,7 +444,7 @@ def main():
                             if counted:
                                 calls[tool.label][phase] = proxy.take()
                             else:
-                                times[tool.label][phase].append(elapsed)
+                                times[tool.label][phase][rnd] = elapsed
                             if code != 0:
                                 failures.append((tool.label, phase, code, out))
                                 print(f"{tool.label} {phase} exited {code}:\n{out.strip()[-2000:]}\n")
@@ -473,8 +474,8 @@ def engine_state():
 
 
 def round_ratios(ours, theirs):
-    """Per-round ratios, rounds paired in the order they ran."""
-    return [o / t for o, t in zip(ours, theirs) if t > 0]
+    """stackd/compose per round, for the rounds both tools completed."""
+    return [ours[r] / theirs[r] for r in ours if r in theirs and theirs[r] > 0]
 
 
 def report(tools, phases, times, calls, failures, strict):
@@ -483,13 +484,14 @@ def report(tools, phases, times, calls, failures, strict):
           f"{'rounds min-max':>15} {'stackd calls':>12} {'compose calls':>13}")
     results = []
     for phase in phases:
-        ours, theirs = times["stackd"][phase], times["compose"][phase]
+        by_round = times["stackd"][phase], times["compose"][phase]
+        ours, theirs = (list(t.values()) for t in by_round)
         o = statistics.median(ours) if ours else float("nan")
         t = statistics.median(theirs) if theirs else float("nan")
         ratio = o / t if ours and theirs and t > 0 else float("nan")
         oc = calls["stackd"].get(phase, collections.Counter())
         tc = calls["compose"].get(phase, collections.Counter())
-        paired = round_ratios(ours, theirs)
+        paired = round_ratios(*by_round)
         spread = f"{min(paired):.2f}-{max(paired):.2f}x" if paired else "-"
         print(f"{phase:<16} {o:9.3f} {t:10.3f} {ratio:6.3f}x  {spread:>15} "
               f"{sum(oc.values()):12d} {sum(tc.values()):13d}")
