@@ -103,7 +103,7 @@ pub(super) async fn run_plan(
                         Event::Started { index } => progress.started(&plan.steps[*index], at)?,
                         Event::Finished { index, .. } => progress.finished(&plan.steps[*index], at)?,
                         Event::Failed { index, error } => progress.failed(&plan.steps[*index], at, error)?,
-                        Event::Cancelled { index } => progress.failed(&plan.steps[*index], at, "cancelled")?,
+                        Event::Cancelled { index } => progress.cancelled(&plan.steps[*index], at)?,
                     }
                 }
                 _ = ticks.tick(), if terminal => progress.tick(started.elapsed())?,

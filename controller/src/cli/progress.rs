@@ -13,6 +13,8 @@ enum Phase {
     Running,
     Done,
     Failed,
+    /// A wait stopped because another step failed: not this resource's fault.
+    Cancelled,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +183,19 @@ impl<'w> Progress<'w> {
         self.changed(index)
     }
 
+    /// A wait was stopped `at` after the beginning because another step
+    /// failed. Shown apart from failures, so that the line naming what
+    /// went wrong is the only error on screen.
+    pub fn cancelled(&mut self, step: &Step, at: Duration) -> std::io::Result<()> {
+        let (label, _, _) = describe(step, &self.project);
+        let index = self.line_for(&label, at);
+        let line = &mut self.lines[index];
+        line.status = "Cancelled".to_string();
+        line.phase = Phase::Cancelled;
+        line.ended = Some(at);
+        self.changed(index)
+    }
+
     /// Redraws running lines' spinners and times (terminal only); call it
     /// a few times a second while steps run.
     pub fn tick(&mut self, now: Duration) -> std::io::Result<()> {
@@ -235,6 +250,7 @@ impl<'w> Progress<'w> {
             let mark = match line.phase {
                 Phase::Done => '✔',
                 Phase::Failed => '✘',
+                Phase::Cancelled => '-',
                 Phase::Running => SPINNER[self.tick % SPINNER.len()],
             };
             let elapsed = line
@@ -334,6 +350,43 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
             "Container demo-web-1 Creating\n"
+        );
+    }
+
+    #[test]
+    fn a_wait_cancelled_by_another_failure_is_not_shown_as_an_error() {
+        let mut out = Vec::new();
+        {
+            let mut progress = Progress::new(&mut out, false, "demo");
+            let failing = step(Action::WaitFor {
+                service: "api".into(),
+                condition: Condition::ServiceHealthy,
+            });
+            let cancelled = step(Action::WaitFor {
+                service: "db".into(),
+                condition: Condition::ServiceHealthy,
+            });
+            progress.started(&failing, Duration::ZERO).expect("writes");
+            progress
+                .started(&cancelled, Duration::ZERO)
+                .expect("writes");
+            progress
+                .failed(
+                    &failing,
+                    Duration::from_secs(1),
+                    "container demo-api-1 exited with status 1",
+                )
+                .expect("writes");
+            progress
+                .cancelled(&cancelled, Duration::from_secs(1))
+                .expect("writes");
+        }
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(
+            text,
+            "Service api Waiting\nService db Waiting\n\
+             Service api Error: container demo-api-1 exited with status 1 1.0s\n\
+             Service db Cancelled 1.0s\n"
         );
     }
 
