@@ -163,35 +163,35 @@ impl<'w> Progress<'w> {
 
     /// A step finished `at` after the beginning.
     pub fn finished(&mut self, step: &Step, at: Duration) -> std::io::Result<()> {
-        let (label, _, done) = describe(step, &self.project);
-        let index = self.line_for(&label, at);
-        let line = &mut self.lines[index];
-        line.status = done.to_string();
-        line.phase = Phase::Done;
-        line.ended = Some(at);
-        self.changed(index)
+        let (_, _, done) = describe(step, &self.project);
+        self.ended(step, at, done.to_string(), Phase::Done)
     }
 
     /// A step failed `at` after the beginning.
     pub fn failed(&mut self, step: &Step, at: Duration, error: &str) -> std::io::Result<()> {
-        let (label, _, _) = describe(step, &self.project);
-        let index = self.line_for(&label, at);
-        let line = &mut self.lines[index];
-        line.status = format!("Error: {error}");
-        line.phase = Phase::Failed;
-        line.ended = Some(at);
-        self.changed(index)
+        self.ended(step, at, format!("Error: {error}"), Phase::Failed)
     }
 
     /// A wait was stopped `at` after the beginning because another step
     /// failed. Shown apart from failures, so that the line naming what
     /// went wrong is the only error on screen.
     pub fn cancelled(&mut self, step: &Step, at: Duration) -> std::io::Result<()> {
+        self.ended(step, at, "Cancelled".to_string(), Phase::Cancelled)
+    }
+
+    /// A step's line takes its end state.
+    fn ended(
+        &mut self,
+        step: &Step,
+        at: Duration,
+        status: String,
+        phase: Phase,
+    ) -> std::io::Result<()> {
         let (label, _, _) = describe(step, &self.project);
         let index = self.line_for(&label, at);
         let line = &mut self.lines[index];
-        line.status = "Cancelled".to_string();
-        line.phase = Phase::Cancelled;
+        line.status = status;
+        line.phase = phase;
         line.ended = Some(at);
         self.changed(index)
     }
@@ -281,6 +281,13 @@ mod tests {
         }
     }
 
+    fn wait_healthy(service: &str) -> Step {
+        step(Action::WaitFor {
+            service: service.into(),
+            condition: Condition::ServiceHealthy,
+        })
+    }
+
     #[test]
     fn plain_output_prints_one_line_per_change_with_elapsed_time() {
         let mut out = Vec::new();
@@ -358,14 +365,8 @@ mod tests {
         let mut out = Vec::new();
         {
             let mut progress = Progress::new(&mut out, false, "demo");
-            let failing = step(Action::WaitFor {
-                service: "api".into(),
-                condition: Condition::ServiceHealthy,
-            });
-            let cancelled = step(Action::WaitFor {
-                service: "db".into(),
-                condition: Condition::ServiceHealthy,
-            });
+            let failing = wait_healthy("api");
+            let cancelled = wait_healthy("db");
             progress.started(&failing, Duration::ZERO).expect("writes");
             progress
                 .started(&cancelled, Duration::ZERO)
@@ -395,10 +396,7 @@ mod tests {
         let mut out = Vec::new();
         {
             let mut progress = Progress::new(&mut out, true, "demo");
-            let wait = step(Action::WaitFor {
-                service: "db".into(),
-                condition: Condition::ServiceHealthy,
-            });
+            let wait = wait_healthy("db");
             progress.started(&wait, Duration::ZERO).expect("writes");
             progress
                 .finished(&wait, Duration::from_secs(3))
